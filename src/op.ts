@@ -1,0 +1,296 @@
+/**
+ * The suspension protocol's values. An `Op<T>` is a lazy operation: nothing happens until a
+ * greenlet runs it with `yield* op` (which evaluates to `T`, fully typed), or top-level code
+ * runs it with `await op` (in a fresh greenlet). Every call that can block returns an Op.
+ *
+ * `Wait<T>` is the primitive under every blocking call: it first tries to finish at once
+ * (`poll`); otherwise the greenlet parks on it (`park`) until something calls `wake` or
+ * `wakeError` from hub.ts. If the greenlet is killed or its Timeout fires first, the hub calls
+ * `cancel` so nothing the wait asked for is consumed.
+ */
+import type { Greenlet } from './greenlet.js';
+import type { ParkingLot, Waiter } from './parking-lot.js';
+
+/**
+ * The method name an object implements to be yieldable: `yield obj` runs `obj[toOp]()`.
+ * Patches use it to make Node objects (a child process, a socket) waitable.
+ *
+ * @example
+ * class Door { [toOp]() { return this.opened.wait(); } }
+ * yield door; // waits until the door opens
+ */
+export const toOp: unique symbol = Symbol.for('geventjs.toOp') as never;
+
+/** Returned by `Wait.poll` when the wait cannot finish without parking. */
+export const PARK: unique symbol = Symbol('geventjs.park') as never;
+
+/**
+ * Bookkeeping for "forgot yield*": every Op created while a greenlet runs is listed here until
+ * it starts; the hub reports what is left when that greenlet next parks or ends. The common
+ * case (created, then started at once) pushes and pops the same slot.
+ */
+export const opTracking = {
+  /** True while a greenlet's step runs (set by the hub). */
+  active: false,
+  /** Record creation stacks (config.debug): too dear for the hot path otherwise. */
+  debug: false,
+  list: [] as Op<unknown>[],
+  /** How `await op` runs an Op: set by greenlet.ts (it spawns a greenlet). */
+  runner: null as null | ((op: Op<unknown>) => Promise<unknown>),
+  /** The hub's wake functions, set by hub.ts (op.ts cannot import the hub: it imports us). */
+  wake: null as unknown as (g: Greenlet, value: unknown) => boolean,
+  wakeError: null as unknown as (g: Greenlet, err: unknown) => boolean,
+};
+
+export function track(op: Op<unknown>): void {
+  if (opTracking.active) {
+    opTracking.list.push(op);
+    if (opTracking.debug) op._site = new Error('created here').stack;
+  }
+}
+
+export function untrack(op: Op<unknown>): void {
+  const list = opTracking.list;
+  const n = list.length;
+  if (n === 0) return;
+  if (list[n - 1] === op) list.pop();
+  else {
+    const i = list.lastIndexOf(op);
+    if (i >= 0) list.splice(i, 1);
+  }
+}
+
+/**
+ * A lazy, typed operation. `yield* op` in a greenlet gives `T`; `await op` elsewhere runs it
+ * in a new greenlet. Subclass `Wait` for a primitive that parks, or use `opFrom` to build one
+ * out of a generator.
+ *
+ * @example
+ * const v: number = yield* q.get();   // inside a greenlet
+ * const w = await q.get();            // in an async function
+ */
+export abstract class Op<T> implements Iterable<unknown, T, unknown>, PromiseLike<T> {
+  /** Creation stack, kept only when `config.debug` is on. */
+  _site: string | undefined;
+  /** True for ops whose loss must fail the greenlet (patched Node calls). */
+  mustYield?: boolean;
+
+  constructor() {
+    track(this);
+  }
+
+  abstract [Symbol.iterator](): Iterator<unknown, T, unknown>;
+
+  /** What this operation is, for error messages: `Queue.get()`. */
+  describe(): string {
+    return `${this.constructor.name}()`;
+  }
+
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    untrack(this);
+    const run = opTracking.runner;
+    if (run === null) throw new Error('geventjs: greenlet.ts is not loaded');
+    return (run(this) as Promise<T>).then(onfulfilled, onrejected);
+  }
+}
+
+// One shared result object each for "yielded" and "done": a generator's `yield*` passes the
+// inner iterator's result object straight to the hub, which reads it at once, so reusing one
+// object saves an allocation per switch.
+const YIELDED: { value: unknown; done: false } = { value: undefined, done: false };
+const DONE: { value: unknown; done: true } = { value: undefined, done: true };
+
+/** @internal An iterator result saying "park on `value`". */
+export function yielded(value: unknown): IteratorResult<unknown, never> {
+  YIELDED.value = value;
+  return YIELDED as IteratorResult<unknown, never>;
+}
+
+/** @internal An iterator result saying "finished with `value`". */
+export function done<T>(value: T): IteratorResult<never, T> {
+  DONE.value = value;
+  return DONE as IteratorResult<never, T>;
+}
+
+/** A `{ timeout }` in seconds must be a number >= 0 (Infinity: no limit). */
+export function checkTimeout(seconds: unknown, what: string): asserts seconds is number {
+  if (typeof seconds !== 'number') {
+    throw new TypeError(`${what} must be a number of seconds or null, got ${typeof seconds}; pass e.g. { timeout: 0.5 }`);
+  }
+  if (Number.isNaN(seconds) || seconds < 0) {
+    throw new RangeError(`${what} must be >= 0 seconds, got ${seconds}; pass 0 or more, or null for no limit`);
+  }
+}
+
+const FRESH = 0;
+const PARKING = 1;
+const FINISHED = 2;
+
+/**
+ * A primitive wait: try at once (`poll`), else park the greenlet (`park`), to be woken once by
+ * `wake(g, value)` / `wakeError(g, err)`; `cancel` undoes `park` when the greenlet is killed or
+ * timed out first. `undo` (optional) gives back a value the wait was woken with but that the
+ * greenlet never received because it was interrupted before it ran: implement it for waits
+ * that consume something (a queue item, a semaphore slot, socket bytes).
+ *
+ * It is its own iterator, so `yield* op` costs no allocation beyond the op.
+ *
+ * @example
+ * class Nap extends Wait<string> {
+ *   park(g: Greenlet) { this.t = setTimeout(() => wake(g, 'rested'), 10); }
+ *   cancel() { clearTimeout(this.t); }
+ * }
+ * const s = yield* new Nap(); // 'rested'
+ */
+export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unknown>, Waiter {
+  /** FRESH, PARKING or FINISHED. */
+  _st = FRESH;
+  /** The parked greenlet, set by the hub just before `park`. */
+  g: Greenlet | null = null;
+  _prev: Waiter | null = null;
+  _next: Waiter | null = null;
+  _lot: ParkingLot<Waiter> | null = null;
+  /** Time limit in ms once parked, or -1 for none: set with `expireAfter`. */
+  _timeoutMs = -1;
+  /** TimerEntry fields: the hub schedules a parked Wait that has a time limit. */
+  deadline = 0;
+  _heapIndex = -1;
+
+  /**
+   * Gives the wait a time limit (`{ timeout }` in seconds; null or undefined for none). When it
+   * runs out while parked, the wait is cancelled and the greenlet resumes with `timedOut()`.
+   */
+  protected expireAfter(seconds: number | null | undefined, what: string): void {
+    if (seconds === null || seconds === undefined) return;
+    checkTimeout(seconds, what);
+    if (seconds !== Infinity) this._timeoutMs = seconds * 1000;
+  }
+
+  /** What the greenlet gets when the time limit runs out (return a value or throw). */
+  timedOut(): T {
+    return undefined as T;
+  }
+
+  /** @internal The time limit ran out (called by the hub's timer heap). */
+  fire(): void {
+    const g = this.g;
+    if (g === null || g._wait !== this || g._state !== 3 /* PARKED */) return;
+    this.cancel(g);
+    let v: T;
+    try {
+      v = this.timedOut();
+    } catch (e) {
+      opTracking.wakeError(g, e);
+      return;
+    }
+    opTracking.wake(g, v);
+  }
+
+  /** Finish without parking if possible; return PARK to park. */
+  poll(): T | typeof PARK {
+    return PARK;
+  }
+
+  /** Register `g` so that something wakes it exactly once. */
+  abstract park(g: Greenlet): void;
+
+  /** Undo `park`: `g` was not woken and no longer waits. */
+  cancel(_g: Greenlet): void {}
+
+  /** Give back `value`, which woke `g` but which `g` will never receive. */
+  undo?(g: Greenlet, value: unknown): void;
+
+  [Symbol.iterator](): this {
+    this._st = FRESH;
+    return this;
+  }
+
+  next(value?: unknown): IteratorResult<unknown, T> {
+    if (this._st === FRESH) {
+      untrack(this);
+      const r = this.poll();
+      if (r !== PARK) {
+        this._st = FINISHED;
+        return done(r as T);
+      }
+      this._st = PARKING;
+      return yielded(this);
+    }
+    // Resumed by the hub with what woke us.
+    this._st = FINISHED;
+    return done(value as T);
+  }
+
+  throw(err: unknown): IteratorResult<unknown, T> {
+    this._st = FINISHED;
+    throw err;
+  }
+
+  return(value?: unknown): IteratorResult<unknown, T> {
+    this._st = FINISHED;
+    return done(value as T);
+  }
+
+  /** @internal True while the hub should `park` it (it was started and did not finish). */
+  get parking(): boolean {
+    return this._st === PARKING;
+  }
+}
+
+class GeneratorOp<T> extends Op<T> {
+  constructor(
+    private readonly body: () => Iterator<unknown, T, unknown>,
+    private readonly label: string,
+  ) {
+    super();
+  }
+
+  [Symbol.iterator](): Iterator<unknown, T, unknown> {
+    untrack(this);
+    return this.body();
+  }
+
+  override describe(): string {
+    return this.label;
+  }
+}
+
+/**
+ * Builds an Op from a generator function: a blocking operation composed of other Ops.
+ * `label` names it in "never started" reports.
+ *
+ * @example
+ * function getTwo<T>(q: Queue<T>): Op<[T, T]> {
+ *   return opFrom(function* () { return [yield* q.get(), yield* q.get()] as [T, T]; }, 'getTwo()');
+ * }
+ */
+export function opFrom<T>(body: () => Iterator<unknown, T, unknown>, label = 'op'): Op<T> {
+  return new GeneratorOp(body, label);
+}
+
+/** An Op that is already finished with `value` and is not tracked (nothing to forget). */
+class DoneOp<T> extends Op<T> {
+  constructor(private readonly value: T) {
+    super();
+    untrack(this);
+  }
+
+  [Symbol.iterator](): Iterator<unknown, T, unknown> {
+    const value = this.value;
+    return { next: () => done(value) };
+  }
+}
+
+/**
+ * An Op that finishes at once with `value`, for calls whose blocking part is optional
+ * (`kill({ block: false })`); forgetting to yield it is harmless, so it is never reported.
+ *
+ * @example
+ * yield* g.kill({ block: false }); // or just g.kill({ block: false });
+ */
+export function doneOp<T>(value: T): Op<T> {
+  return new DoneOp(value);
+}

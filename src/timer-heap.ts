@@ -1,0 +1,127 @@
+/**
+ * One timer structure for every greenlet sleep and Timeout: a binary min-heap on deadline,
+ * indexed so a cancelled Timeout leaves in O(log n), behind a single Node timer armed for the
+ * earliest deadline. 100,000 sleepers cost 100,000 heap slots, not 100,000 Node timers.
+ */
+import { nodeClearTimeout, nodeSetTimeout, now } from './originals.js';
+
+/** Something the heap can hold: a deadline (ms on `now()`'s clock) and what to do then. */
+export interface TimerEntry {
+  deadline: number;
+  /** Position in the heap, or -1 when not scheduled. Owned by the heap. */
+  _heapIndex: number;
+  fire(): void;
+}
+
+/** Node's timers have millisecond resolution: entries this close to due fire together. */
+const SLACK_MS = 1;
+
+/**
+ * @example
+ * const heap = new TimerHeap();
+ * heap.add({ deadline: now() + 500, _heapIndex: -1, fire() { console.log('due') } });
+ */
+export class TimerHeap {
+  private heap: TimerEntry[] = [];
+  private timer: ReturnType<typeof nodeSetTimeout> | null = null;
+  private armedFor = Infinity;
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  add(e: TimerEntry): void {
+    const i = this.heap.length;
+    this.heap.push(e);
+    e._heapIndex = i;
+    this.siftUp(i);
+    if (e._heapIndex === 0 && e.deadline < this.armedFor) this.arm(e.deadline);
+  }
+
+  /** Unschedules `e`; returns false when it was not scheduled (already fired or removed). */
+  remove(e: TimerEntry): boolean {
+    const i = e._heapIndex;
+    if (i < 0) return false;
+    const last = this.heap.pop()!;
+    e._heapIndex = -1;
+    if (last !== e) {
+      this.heap[i] = last;
+      last._heapIndex = i;
+      this.siftDown(i);
+      this.siftUp(last._heapIndex);
+    }
+    // An empty heap must not keep the process alive; a later minimum is fine to fire early.
+    if (this.heap.length === 0) this.disarm();
+    return true;
+  }
+
+  private arm(deadline: number): void {
+    if (this.timer !== null) nodeClearTimeout(this.timer);
+    this.armedFor = deadline;
+    this.timer = nodeSetTimeout(this.onTimer, Math.max(1, Math.ceil(deadline - now())));
+  }
+
+  private disarm(): void {
+    if (this.timer !== null) nodeClearTimeout(this.timer);
+    this.timer = null;
+    this.armedFor = Infinity;
+  }
+
+  private onTimer = (): void => {
+    this.timer = null;
+    this.armedFor = Infinity;
+    const due = now() + SLACK_MS;
+    const heap = this.heap;
+    while (heap.length !== 0 && heap[0]!.deadline <= due) {
+      const e = this.popMin();
+      e.fire();
+    }
+    if (heap.length !== 0 && this.timer === null) this.arm(heap[0]!.deadline);
+  };
+
+  private popMin(): TimerEntry {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (last !== top) {
+      heap[0] = last;
+      last._heapIndex = 0;
+      this.siftDown(0);
+    }
+    top._heapIndex = -1;
+    return top;
+  }
+
+  private siftUp(i: number): void {
+    const heap = this.heap;
+    const e = heap[i]!;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = heap[p]!;
+      if (parent.deadline <= e.deadline) break;
+      heap[i] = parent;
+      parent._heapIndex = i;
+      i = p;
+    }
+    heap[i] = e;
+    e._heapIndex = i;
+  }
+
+  private siftDown(i: number): void {
+    const heap = this.heap;
+    const n = heap.length;
+    const e = heap[i]!;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && heap[c + 1]!.deadline < heap[c]!.deadline) c++;
+      const child = heap[c]!;
+      if (child.deadline >= e.deadline) break;
+      heap[i] = child;
+      child._heapIndex = i;
+      i = c;
+    }
+    heap[i] = e;
+    e._heapIndex = i;
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * Waiting on many things at once: `wait` and `iwait` (gevent's), and `joinall` / `killall`
+ * over greenlets. Anything with `ready()`, `rawlink(cb)` and `unlink(cb)` can be waited on:
+ * greenlets, Events, AsyncResults.
+ */
+import { Greenlet, type ErrorClass } from './greenlet.js';
+import { checkSeconds, describeValue, wake } from './hub.js';
+import { doneOp, Op, opFrom, PARK, Wait } from './op.js';
+import { now } from './originals.js';
+
+/** What `wait` / `iwait` accept: it can say whether it is ready and call back when it is. */
+export interface Linkable {
+  ready(): boolean;
+  rawlink(callback: (obj: any) => void): void;
+  unlink(callback: (obj: any) => void): void;
+}
+
+interface WaitOptions {
+  /** Seconds to wait at most (null: no limit). */
+  timeout?: number | null;
+  /** Stop after this many objects are ready. */
+  count?: number | null;
+}
+
+function checkLinkables<T>(objects: Iterable<T>, what: string): T[] {
+  if (objects === null || typeof objects !== 'object' || !(Symbol.iterator in objects)) {
+    throw new TypeError(`${what} needs an array of greenlets, Events or AsyncResults, got ${describeValue(objects)}`);
+  }
+  const list = Array.isArray(objects) ? (objects as T[]) : [...objects];
+  for (const o of list) {
+    const l = o as unknown as Linkable;
+    if (l === null || typeof l !== 'object' || typeof l.ready !== 'function' || typeof l.rawlink !== 'function') {
+      throw new TypeError(
+        `${what} can wait on greenlets, Events and AsyncResults (anything with ready() and rawlink()), ` +
+          `got ${describeValue(o)} in the list`,
+      );
+    }
+  }
+  return list;
+}
+
+function checkOptions(opts: WaitOptions, what: string): void {
+  if (opts.timeout !== undefined && opts.timeout !== null) checkSeconds(opts.timeout, `${what}({ timeout })`);
+  if (opts.count !== undefined && opts.count !== null && (!Number.isInteger(opts.count) || opts.count < 0)) {
+    throw new RangeError(`${what}({ count }) must be a whole number >= 0, got ${String(opts.count)}`);
+  }
+}
+
+/**
+ * The objects of `iwait`, as they become ready. Inside a greenlet, `yield* it.next()`; in
+ * async code, `for await (const x of it)`.
+ */
+export class WaitIterator<T> implements AsyncIterable<T> {
+  private readonly arrived: T[] = [];
+  /** The objects we linked to, for close(). */
+  private linked: T[] = [];
+  /** How many linked objects have not called back yet. */
+  private linkedLeft = 0;
+  private begun = false;
+  private closed = false;
+  private given = 0;
+  private deadlineMs = Infinity;
+  /** @internal The wait of the greenlet parked in next(), if any. */
+  _waiter: NextWait<T> | null = null;
+  private readonly onReady = (obj: T): void => {
+    if (this.closed) return;
+    this.linkedLeft--;
+    this.arrived.push(obj);
+    const w = this._waiter;
+    if (w !== null) {
+      this._waiter = null;
+      wake(w.g!, this.take());
+    }
+  };
+
+  constructor(
+    private readonly objects: T[],
+    private readonly timeoutS: number | null,
+    private readonly count: number,
+  ) {}
+
+  /** The next ready object, or `{ done: true }` when all (or `count`) came, or time ran out. */
+  next(): Op<IteratorResult<T, undefined>> {
+    return new NextWait(this);
+  }
+
+  /** Stops listening to the objects not yet ready. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const o of this.linked) (o as unknown as Linkable).unlink(this.onReady);
+    this.linked = [];
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: () => this.next() as unknown as Promise<IteratorResult<T>>,
+      return: async () => {
+        this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  private begin(): void {
+    this.begun = true;
+    if (this.timeoutS !== null) this.deadlineMs = now() + this.timeoutS * 1000;
+    for (const o of this.objects) {
+      const l = o as unknown as Linkable;
+      if (l.ready()) this.arrived.push(o);
+      else {
+        this.linked.push(o);
+        this.linkedLeft++;
+        l.rawlink(this.onReady);
+      }
+    }
+  }
+
+  /** @internal An immediate answer, or PARK. */
+  _poll(): IteratorResult<T, undefined> | typeof PARK {
+    if (!this.begun) this.begin();
+    if (this.given >= this.count) return this.finish();
+    if (this.arrived.length !== 0) return this.take();
+    if (this.closed || this.linkedLeft === 0 || now() >= this.deadlineMs) return this.finish();
+    return PARK;
+  }
+
+  /** @internal Seconds left before the overall deadline (null: none). */
+  _secondsLeft(): number | null {
+    return this.deadlineMs === Infinity ? null : Math.max(0, (this.deadlineMs - now()) / 1000);
+  }
+
+  /** @internal */
+  finish(): IteratorResult<T, undefined> {
+    this.close();
+    return { value: undefined, done: true };
+  }
+
+  private take(): IteratorResult<T, undefined> {
+    this.given++;
+    if (this.given >= this.count) this.close();
+    return { value: this.arrived.shift()!, done: false };
+  }
+}
+
+class NextWait<T> extends Wait<IteratorResult<T, undefined>> {
+  constructor(private readonly iter: WaitIterator<T>) {
+    super();
+  }
+
+  override poll(): IteratorResult<T, undefined> | typeof PARK {
+    const r = this.iter._poll();
+    if (r === PARK) this.expireAfter(this.iter._secondsLeft(), 'iwait({ timeout })');
+    return r;
+  }
+
+  park(): void {
+    this.iter._waiter = this;
+  }
+
+  override cancel(): void {
+    if (this.iter._waiter === this) this.iter._waiter = null;
+  }
+
+  override timedOut(): IteratorResult<T, undefined> {
+    return this.iter.finish();
+  }
+
+  override describe(): string {
+    return 'iwait().next()';
+  }
+}
+
+/**
+ * Iterates over `objects` as they become ready (gevent's iwait), up to `count` of them, for at
+ * most `timeout` seconds in all.
+ *
+ * @example
+ * const it = iwait([g1, g2, ev]);
+ * for (let r = yield* it.next(); !r.done; r = yield* it.next()) console.log(r.value, 'is ready');
+ */
+export function iwait<T>(objects: Iterable<T>, opts: WaitOptions = {}): WaitIterator<T> {
+  const list = checkLinkables(objects, 'iwait()');
+  checkOptions(opts, 'iwait');
+  return new WaitIterator(list, opts.timeout ?? null, opts.count ?? Infinity);
+}
+
+/**
+ * Waits until `objects` are ready (all, or `count` of them, or until `timeout`), and gives the
+ * ready ones in the order they became ready.
+ *
+ * @example
+ * const [first] = yield* wait([g1, g2], { count: 1 });
+ */
+export function wait<T>(objects: Iterable<T>, opts: WaitOptions = {}): Op<T[]> {
+  const it = iwait(objects, opts);
+  return opFrom(function* () {
+    const out: T[] = [];
+    try {
+      for (let r = yield* it.next(); !r.done; r = yield* it.next()) out.push(r.value);
+    } finally {
+      it.close();
+    }
+    return out;
+  }, 'wait()');
+}
+
+/**
+ * Waits for all greenlets, one park at a time: it parks on the first unfinished one and, each
+ * time one dies, skips ahead over those already dead. Nothing is allocated per greenlet.
+ */
+class JoinAllWait extends Wait<Greenlet<any>[]> {
+  private i = 0;
+  private target: Greenlet<any> | null = null;
+
+  constructor(
+    private readonly gs: Greenlet<any>[],
+    timeout: number | null | undefined,
+  ) {
+    super();
+    this.expireAfter(timeout, 'joinall({ timeout })');
+  }
+
+  override poll(): Greenlet<any>[] | typeof PARK {
+    return this.advance() ? this.gs : PARK;
+  }
+
+  /** Skips finished greenlets; true when none is left. */
+  private advance(): boolean {
+    const gs = this.gs;
+    while (this.i < gs.length && gs[this.i]!.dead) this.i++;
+    return this.i === gs.length;
+  }
+
+  park(): void {
+    this.target = this.gs[this.i]!;
+    this.target._addJoiner(this);
+  }
+
+  override cancel(): void {
+    this.target?._removeJoiner(this);
+    this.target = null;
+  }
+
+  _onDeath(): void {
+    this.target = null;
+    if (this.advance()) wake(this.g!, this.gs);
+    else this.park();
+  }
+
+  override timedOut(): Greenlet<any>[] {
+    return this.gs.filter((g) => g.dead);
+  }
+
+  override describe(): string {
+    return `joinall([${this.gs.length} greenlets])`;
+  }
+}
+
+/**
+ * Waits for the greenlets to finish and gives those that did, in the order given. With
+ * `raiseError`, the first exception (in order of death) is thrown; with `count`, it stops
+ * after that many have finished and gives them in order of death.
+ *
+ * @example
+ * yield* joinall([spawn(foo), spawn(bar)]);
+ * const done = yield* joinall(jobs, { timeout: 2 });
+ */
+export function joinall<G extends Greenlet<any>>(
+  greenlets: Iterable<G>,
+  opts: { timeout?: number | null; raiseError?: boolean; count?: number | null } = {},
+): Op<G[]> {
+  const list = checkLinkables(greenlets, 'joinall()');
+  checkOptions(opts, 'joinall');
+  if (!opts.raiseError && (opts.count === undefined || opts.count === null)) {
+    return new JoinAllWait(list, opts.timeout) as unknown as Op<G[]>;
+  }
+  const it = iwait(list, opts);
+  return opFrom(function* () {
+    const done: G[] = [];
+    try {
+      for (let r = yield* it.next(); !r.done; r = yield* it.next()) {
+        if (opts.raiseError && r.value.exception !== undefined) throw r.value.exception;
+        done.push(r.value);
+      }
+    } finally {
+      it.close();
+    }
+    return done;
+  }, 'joinall()');
+}
+
+/**
+ * Kills every greenlet (see `Greenlet.kill`) and, with `block` (the default), waits up to
+ * `timeout` seconds for them to die.
+ *
+ * @example
+ * yield* killall(workers);
+ */
+export function killall(
+  greenlets: Iterable<Greenlet<any>>,
+  opts: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } = {},
+): Op<void> {
+  const list = checkLinkables(greenlets, 'killall()');
+  for (const g of list) {
+    if (!(g instanceof Greenlet)) throw new TypeError(`killall() kills greenlets, got ${describeValue(g)} in the list`);
+  }
+  for (const g of list) g.kill({ exception: opts.exception, block: false });
+  if (opts.block === false) return doneOp(undefined);
+  const join = joinall(list, { timeout: opts.timeout });
+  return opFrom(function* () {
+    yield* join;
+  }, 'killall()');
+}
