@@ -13,6 +13,8 @@ import {
   DEAD,
   describeValue,
   enqueue,
+  F_DYING,
+  F_FAILED,
   getcurrent,
   INIT,
   interrupt,
@@ -40,9 +42,34 @@ const ALWAYS = 0;
 const ON_VALUE = 1;
 const ON_EXCEPTION = 2;
 
-/** A waiter in a greenlet's join list: told at the greenlet's death. */
-interface Joiner extends Waiter {
-  _onDeath(dead: Greenlet<unknown>): void;
+/**
+ * A waiter in a greenlet's link list, told at its death in the order linked: joining
+ * greenlets (`JoinWait`, `GetWait`, joinall's) and link callbacks alike.
+ */
+export interface Joiner extends Waiter {
+  _onDeath(dead: Greenlet<any>): void;
+}
+
+/** A `link(callback)` in the link list. */
+class LinkNode<T> implements Joiner {
+  _prev: Waiter | null = null;
+  _next: Waiter | null = null;
+  _lot: ParkingLot<Waiter> | null = null;
+  constructor(
+    readonly callback: LinkCallback<T>,
+    private readonly kind: number,
+  ) {}
+
+  _onDeath(g: Greenlet<T>): void {
+    const ok = g.successful();
+    if (this.kind === ON_VALUE && !ok) return;
+    if (this.kind === ON_EXCEPTION && ok) return;
+    try {
+      this.callback(g);
+    } catch (e) {
+      reportError(e, `a link callback of ${g}`);
+    }
+  }
 }
 
 let counter = 0;
@@ -63,20 +90,19 @@ const NO_ARGS: unknown[] = [];
  * new MyGreenlet('Hi there!').start();
  */
 export class Greenlet<T = unknown> implements PromiseLike<T> {
+  // Few fields on purpose: a parked greenlet's size is B6's memory figure. Rare state lives in
+  // `_extra`; booleans are bits of `_flags`.
   // --- owned by the hub (hub.ts) ---
   /** @internal */ _state = INIT;
-  /** @internal What the next step resumes with (a value, or an error when `_throw`). */
+  /** @internal F_* bits (hub.ts). */
+  _flags = 0;
+  /** @internal What the next step resumes with (an error under F_THROW); after death, the result. */
   _resume: unknown = undefined;
-  /** @internal */ _throw = false;
-  /** @internal A kill or Timeout is already on its way. */
-  _interrupted = false;
   /** @internal The Wait parked on, or the one that woke it while READY. */
   _wait: Wait<unknown> | null = null;
   /** @internal The running iterator, and the ones suspended under it (`yield op` without `*`). */
   _it: Iterator<unknown, unknown, unknown> | null = null;
   /** @internal */ _stack: Iterator<unknown, unknown, unknown>[] | null = null;
-  /** @internal Interruptions postponed while running: [error, stillWanted, ...]. */
-  _pending: unknown[] | null = null;
   /** @internal The async context it was spawned in. */
   _ctx: AsyncResource;
   /** @internal */ _args: unknown[];
@@ -85,17 +111,10 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
 
   // --- the greenlet's own ---
   private _fn: ((...args: any[]) => unknown) | null;
-  private _joiners: ParkingLot<Joiner> | null = null;
-  private _links: unknown[] | null = null; // [callback, kind, ...]
+  /** Joiners and link callbacks, told in order at death. */
+  private _links: ParkingLot<Joiner> | null = null;
   private _extra: GreenletExtra | null = null;
   private _id = ++counter;
-  /** True once a kill has been delivered: later kills wait, they do not interrupt cleanup. */
-  private _dying = false;
-
-  /** What the function returned (for a kill with GreenletExit: the GreenletExit instance). */
-  value: T | undefined = undefined;
-  /** The error the greenlet died of, or undefined. */
-  exception: unknown = undefined;
 
   constructor(fn?: (...args: any[]) => unknown, ...args: unknown[]) {
     if (fn !== undefined && typeof fn !== 'function') {
@@ -154,7 +173,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   startLater(seconds: number): void {
     checkSeconds(seconds, 'startLater(seconds)');
     if (this._state !== INIT || this._extra?.later) return;
-    const later = new StartLater(this, now() + seconds * 1000);
+    const later = new StartLater(this, Math.ceil(now() + seconds * 1000));
     this.extra().later = later;
     timers.add(later);
   }
@@ -182,7 +201,22 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
 
   /** True if it finished without an exception (a GreenletExit kill counts as success). */
   successful(): boolean {
-    return this._state === DEAD && this.exception === undefined;
+    return this._state === DEAD && (this._flags & F_FAILED) === 0;
+  }
+
+  /** What the function returned (for a kill with GreenletExit: the GreenletExit instance). */
+  get value(): T | undefined {
+    return this._state === DEAD && (this._flags & F_FAILED) === 0 ? (this._resume as T) : undefined;
+  }
+
+  /** The error the greenlet died of, or undefined. */
+  get exception(): unknown {
+    return (this._flags & F_FAILED) !== 0 ? this._resume : undefined;
+  }
+
+  /** @internal Interruptions postponed while it ran: [error, stillWanted, ...]. */
+  _pendingList(): unknown[] {
+    return this.extra().pending;
   }
 
   /** The greenlet's name; "Greenlet-N" unless set. */
@@ -267,8 +301,8 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     if (opts.timeout !== undefined && opts.timeout !== null) checkSeconds(opts.timeout, 'kill({ timeout })');
     if (this._state !== DEAD) {
       if (this._it === null && this._state !== RUNNING) this.killBeforeStart(err);
-      else if (!this._dying) {
-        this._dying = true;
+      else if ((this._flags & F_DYING) === 0) {
+        this._flags |= F_DYING;
         interrupt(this, err);
       }
     }
@@ -319,63 +353,49 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   unlink(callback: LinkCallback<T>): void {
     const links = this._links;
     if (links === null) return;
-    for (let i = links.length - 2; i >= 0; i -= 2) if (links[i] === callback) links.splice(i, 2);
+    for (const j of links.drain()) {
+      if (!(j instanceof LinkNode && j.callback === callback)) links.push(j);
+    }
   }
 
   private addLink(callback: LinkCallback<T>, kind: number): void {
     checkFunction(callback, 'link()');
-    const links = (this._links ??= []);
-    links.push(callback, kind);
-    // Already dead: notify on a later hub turn, as for links added before death.
-    if (this._state === DEAD && links.length === 2) enqueue(this as Greenlet<any>);
+    this._addJoiner(new LinkNode(callback, kind));
   }
 
-  /** @internal Runs link callbacks (queued after death). */
+  /** @internal Tells every joiner and link callback of the death (queued after death). */
   _notifyLinks(): void {
     const links = this._links;
     if (links === null) return;
     this._links = null;
-    const ok = this.successful();
-    for (let i = 0; i < links.length; i += 2) {
-      const kind = links[i + 1];
-      if (kind === ON_VALUE && !ok) continue;
-      if (kind === ON_EXCEPTION && ok) continue;
-      try {
-        (links[i] as LinkCallback<T>)(this);
-      } catch (e) {
-        reportError(e, `a link callback of ${this}`);
-      }
-    }
+    for (let j = links.shift(); j !== null; j = links.shift()) j._onDeath(this);
   }
 
-  /** @internal Joiners park here. */
+  /** @internal Joiners park here; one joining a dead greenlet is told on a later hub turn. */
   _addJoiner(j: Joiner): void {
-    (this._joiners ??= new ParkingLot<Joiner>()).push(j);
+    const links = (this._links ??= new ParkingLot<Joiner>());
+    links.push(j);
+    if (this._state === DEAD && links.size === 1) enqueue(this as Greenlet<any>);
   }
 
   /** @internal */
   _removeJoiner(j: Joiner): void {
-    this._joiners?.remove(j);
+    this._links?.remove(j);
   }
 
   /** @internal The end: called by the hub when the body returns or throws. */
   _die(value: unknown, failed: boolean): void {
     this._state = DEAD;
-    this._dying = true;
+    this._flags = F_DYING;
     this._args = NO_ARGS;
+    this._resume = value;
     removeLive(this);
     if (this._extra !== null) this._extra.cancelTimeouts();
     if (failed && !(value instanceof GreenletExit)) {
-      this.exception = value;
+      this._flags |= F_FAILED;
       reportError(value, `${this} failed with ${errorName(value)}`);
-    } else {
-      this.value = value as T;
     }
-    const joiners = this._joiners;
-    if (joiners !== null) {
-      this._joiners = null;
-      for (let j = joiners.shift(); j !== null; j = joiners.shift()) j._onDeath(this);
-    }
+    // Joiners and links hear of it on a later hub turn, in order (the hub calls _notifyLinks).
     if (this._links !== null) enqueue(this as Greenlet<any>);
   }
 
@@ -415,6 +435,7 @@ class GreenletExtra {
   spawnSite: string | undefined = undefined;
   later: StartLater | null = null;
   timeouts: TimerEntry[] = [];
+  pending: unknown[] = [];
   promise: Promise<unknown> | undefined = undefined;
   reportedStuck = false;
   awaited = false;

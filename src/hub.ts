@@ -23,6 +23,13 @@ export const RUNNING = 2; // the current greenlet
 export const PARKED = 3; // waiting on a Wait
 export const DEAD = 4; // finished (or killed before it started)
 
+/** Greenlet `_flags` bits. */
+export const F_THROW = 1; // `_resume` is an error to throw in
+export const F_INTERRUPTED = 2; // a kill or Timeout is on its way
+export const F_PENDING = 4; // interruptions postponed while it ran wait in `_extra.pending`
+export const F_DYING = 8; // a kill was delivered: later kills wait, they do not interrupt cleanup
+export const F_FAILED = 16; // dead with an exception (in `_resume`)
+
 /** Every sleep and Timeout deadline of this thread. */
 export const timers = new TimerHeap();
 
@@ -170,7 +177,7 @@ export function wakeError(g: Greenlet, err: unknown): boolean {
   if (g._wait!._heapIndex >= 0) timers.remove(g._wait!);
   g._state = READY;
   g._resume = err;
-  g._throw = true;
+  g._flags |= F_THROW;
   ready.push(g);
   schedule();
   return true;
@@ -195,12 +202,12 @@ export function interrupt(g: Greenlet, err: unknown, stillWanted?: () => boolean
       return;
     }
     case READY:
-      if (g._interrupted) break;
+      if ((g._flags & F_INTERRUPTED) !== 0) break;
       if (g._wait !== null) {
         // Woken but not yet run: give back what woke it, if it was something consumable.
         const w = g._wait;
         g._wait = null;
-        if (!g._throw && w.undo !== undefined) w.undo(g, g._resume);
+        if ((g._flags & F_THROW) === 0 && w.undo !== undefined) w.undo(g, g._resume);
       }
       deliver(g, err);
       return;
@@ -208,25 +215,25 @@ export function interrupt(g: Greenlet, err: unknown, stillWanted?: () => boolean
     case INIT:
       return;
   }
-  (g._pending ??= []).push(err, stillWanted);
+  g._pendingList().push(err, stillWanted);
+  g._flags |= F_PENDING;
 }
 
 function deliver(g: Greenlet, err: unknown): void {
   g._state = READY;
   g._resume = err;
-  g._throw = true;
-  g._interrupted = true;
+  g._flags |= F_THROW | F_INTERRUPTED;
 }
 
 /** A postponed interruption still wanted, or undefined. */
 function takePending(g: Greenlet): unknown {
-  const p = g._pending!;
+  const p = g._pendingList();
   while (p.length !== 0) {
     const err = p.shift();
     const stillWanted = p.shift() as (() => boolean) | undefined;
     if (stillWanted === undefined || stillWanted()) return err;
   }
-  g._pending = null;
+  g._flags &= ~F_PENDING;
   return undefined;
 }
 
@@ -305,10 +312,9 @@ function step(g: Greenlet): void {
   opTracking.active = true;
   g._state = RUNNING;
   let value = g._resume;
-  let isThrow = g._throw;
+  let isThrow = (g._flags & F_THROW) !== 0;
   g._resume = undefined;
-  g._throw = false;
-  g._interrupted = false;
+  g._flags &= ~(F_THROW | F_INTERRUPTED);
   g._wait = null;
   let it = g._it;
   if (it === null) {
@@ -339,8 +345,8 @@ function step(g: Greenlet): void {
     const y = r.value;
     // An interruption postponed while the greenlet ran, or an Op it made and forgot, is
     // thrown at this yield instead of suspending.
-    if (g._pending !== null || opTracking.list.length !== 0) {
-      const err = g._pending !== null ? takePending(g) : undefined;
+    if ((g._flags & F_PENDING) !== 0 || opTracking.list.length !== 0) {
+      const err = (g._flags & F_PENDING) !== 0 ? takePending(g) : undefined;
       const dropped = reportDropped(g);
       if (err !== undefined || dropped !== undefined) {
         value = err !== undefined ? err : dropped;
@@ -362,7 +368,7 @@ function step(g: Greenlet): void {
       try {
         y.park(g);
         if (y._timeoutMs >= 0 && g._state === PARKED) {
-          y.deadline = now() + y._timeoutMs;
+          y.deadline = Math.ceil(now() + y._timeoutMs) | 0; // whole ms, as a small integer: no boxed double per wait
           timers.add(y);
         }
       } catch (e) {

@@ -70,10 +70,11 @@ export function untrack(op: Op<unknown>): void {
  * const w = await q.get();            // in an async function
  */
 export abstract class Op<T> implements Iterable<unknown, T, unknown>, PromiseLike<T> {
+  // `declare`d, not initialized: most ops never have them, and a field costs 8 bytes per op.
   /** Creation stack, kept only when `config.debug` is on. */
-  _site: string | undefined;
+  declare _site: string | undefined;
   /** True for ops whose loss must fail the greenlet (patched Node calls). */
-  mustYield?: boolean;
+  declare mustYield: boolean | undefined;
 
   constructor() {
     track(this);
@@ -166,7 +167,8 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   protected expireAfter(seconds: number | null | undefined, what: string): void {
     if (seconds === null || seconds === undefined) return;
     checkTimeout(seconds, what);
-    if (seconds !== Infinity) this._timeoutMs = seconds * 1000;
+    // Whole ms as a small integer where it fits (a double would be boxed on every Wait).
+    if (seconds !== Infinity) this._timeoutMs = seconds < 2147483 ? Math.ceil(seconds * 1000) | 0 : seconds * 1000;
   }
 
   /** What the greenlet gets when the time limit runs out (return a value or throw). */

@@ -35,7 +35,7 @@ untrack(SLEEP0);
 
 /** `sleep(s)` for s > 0: a Wait whose only way out is its time limit. */
 class SleepWait extends Wait<void> {
-  constructor(private readonly seconds: number) {
+  constructor(seconds: number) {
     super();
     this.expireAfter(seconds, 'sleep(seconds)');
   }
@@ -43,7 +43,7 @@ class SleepWait extends Wait<void> {
   park(): void {}
 
   override describe(): string {
-    return `sleep(${this.seconds})`;
+    return this._timeoutMs < 0 ? 'sleep(Infinity)' : `sleep(${this._timeoutMs / 1000})`;
   }
 }
 

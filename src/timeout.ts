@@ -74,7 +74,7 @@ export class Timeout extends Error implements TimerEntry, Disposable {
     this.withdrawn = false;
     if (this.seconds === null || this.seconds === Infinity) return this;
     this.owner = g;
-    this.deadline = now() + this.seconds * 1000;
+    this.deadline = Math.ceil(now() + this.seconds * 1000) | 0;
     timers.add(this);
     g._addTimeout(this);
     return this;

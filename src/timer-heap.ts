@@ -15,6 +15,8 @@ export interface TimerEntry {
 
 /** Node's timers have millisecond resolution: entries this close to due fire together. */
 const SLACK_MS = 1;
+/** Node's setTimeout turns longer delays into 1 ms; re-arm in steps of at most this. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * @example
@@ -58,7 +60,8 @@ export class TimerHeap {
   private arm(deadline: number): void {
     if (this.timer !== null) nodeClearTimeout(this.timer);
     this.armedFor = deadline;
-    this.timer = nodeSetTimeout(this.onTimer, Math.max(1, Math.ceil(deadline - now())));
+    const delay = Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil(deadline - now())));
+    this.timer = nodeSetTimeout(this.onTimer, delay);
   }
 
   private disarm(): void {
