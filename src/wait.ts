@@ -51,7 +51,9 @@ function checkOptions(opts: WaitOptions, what: string): void {
  * async code, `for await (const x of it)`.
  */
 export class WaitIterator<T> implements AsyncIterable<T> {
-  private readonly arrived: T[] = [];
+  /** Ready objects not yet given out: `arrived[head..]` (an index, as shift() is O(n)). */
+  private arrived: T[] = [];
+  private head = 0;
   /** The objects we linked to, for close(). */
   private linked: T[] = [];
   /** How many linked objects have not called back yet. */
@@ -120,7 +122,7 @@ export class WaitIterator<T> implements AsyncIterable<T> {
   _poll(): IteratorResult<T, undefined> | typeof PARK {
     if (!this.begun) this.begin();
     if (this.given >= this.count) return this.finish();
-    if (this.arrived.length !== 0) return this.take();
+    if (this.head < this.arrived.length) return this.take();
     if (this.closed || this.linkedLeft === 0 || now() >= this.deadlineMs) return this.finish();
     return PARK;
   }
@@ -139,7 +141,13 @@ export class WaitIterator<T> implements AsyncIterable<T> {
   private take(): IteratorResult<T, undefined> {
     this.given++;
     if (this.given >= this.count) this.close();
-    return { value: this.arrived.shift()!, done: false };
+    const value = this.arrived[this.head]!;
+    this.arrived[this.head++] = undefined as T; // let it go
+    if (this.head === this.arrived.length) {
+      this.arrived = [];
+      this.head = 0;
+    }
+    return { value, done: false };
   }
 }
 
