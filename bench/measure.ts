@@ -11,6 +11,9 @@ import { WORKLOADS, SIZES, type LoadSuite, type Sample, type WorkloadId } from '
 
 const WARMUP = 1;
 const REPS = 5;
+/** A warm-up longer than this is followed by one timed run, not five: a system that takes a
+ * minute per run (effection on B2, B5, B6) would otherwise hold up the whole bench. */
+const LONG_RUN_NS = 10e9;
 
 /** Where each system's suite lives (relative to this file once compiled), and its loader. */
 export const SYSTEMS: Record<string, [path: string, loader: string]> = {
@@ -40,26 +43,46 @@ function collect(): void {
   if (gc) gc();
 }
 
+/**
+ * Before a B6 run: gc(), then give V8's background threads time to hand the freed pages back
+ * to the OS. Without the pause the "before" RSS still holds the last run's greenlets and the
+ * next run's bytes per greenlet come out small or even negative.
+ */
+async function settle(): Promise<void> {
+  collect();
+  await new Promise((r) => setTimeout(r, 300));
+  collect();
+}
+
 function valueOf(id: WorkloadId, s: Sample): number {
   const per = WORKLOADS[id].per;
   return per ? s.ns / per : s.ns / 1e6;
 }
 
+function bytesPerGreenlet(s: Sample): number {
+  return ((s.rssParked ?? 0) - (s.rssBefore ?? 0)) / SIZES.B6;
+}
+
 async function measure(system: string, id: WorkloadId, body: () => Promise<Sample>): Promise<object> {
   const samples: Sample[] = [];
-  for (let i = 0; i < WARMUP + REPS; i++) {
-    collect();
+  let reps = REPS;
+  for (let i = 0; i < WARMUP + reps; i++) {
+    if (id === 'B6') await settle();
+    else collect();
     const s = await body();
-    if (i >= WARMUP) samples.push(s);
+    samples.push(s);
+    if (i === 0 && s.ns > LONG_RUN_NS) reps = 1;
   }
-  const values = samples.map((s) => valueOf(id, s));
+  const timed = samples.slice(WARMUP);
+  const values = timed.map((s) => valueOf(id, s));
   const out: Record<string, unknown> = {
     system, workload: id, unit: WORKLOADS[id].unit, ...stats(values),
     reps: values.map((v) => +v.toFixed(3)),
   };
   if (id === 'B6') {
-    const bytes = samples.map((s) => ((s.rssParked ?? 0) - (s.rssBefore ?? 0)) / SIZES.B6);
-    out.bytesPerGreenlet = stats(bytes);
+    out.bytesPerGreenlet = stats(timed.map(bytesPerGreenlet));
+    // The warm-up starts from a fresh heap: its figure is the cost with nothing to reuse.
+    out.bytesPerGreenletCold = bytesPerGreenlet(samples[0]!);
   }
   return out;
 }
