@@ -4,10 +4,10 @@
  * hub runs other greenlets and Node's I/O meanwhile.
  */
 import type { AsyncResource } from 'node:async_hooks';
+import { captureContext } from './async-context.js';
 import { GreenletExit } from './errors.js';
 import {
   addLive,
-  captureContext,
   checkSeconds,
   config,
   DEAD,

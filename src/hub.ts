@@ -9,6 +9,7 @@
  * resumed by `wake` / `wakeError` here.
  */
 import { AsyncResource } from 'node:async_hooks';
+import { isSharedContext, whenContextsSplit } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { Op, opTracking, toOp, untrack, Wait } from './op.js';
@@ -132,14 +133,13 @@ export function getcurrent(): Greenlet | null {
   return current;
 }
 
-/**
- * The async context a new greenlet runs in: the AsyncLocalStorage stores in force where it
- * was spawned. One AsyncResource per greenlet, so `enterWith` in one greenlet never leaks into
- * another.
- */
-export function captureContext(): AsyncResource {
-  return new AsyncResource('geventjs.Greenlet');
-}
+// AsyncLocalStorage used for the first time: greenlets that shared the empty context get
+// their own, so a store that one of them sets from now on stays its own.
+whenContextsSplit(() => {
+  for (let g = liveHead; g !== null; g = g._liveNext) {
+    if (g !== current && isSharedContext(g._ctx)) g._ctx = new AsyncResource('geventjs.Greenlet');
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // Scheduling
