@@ -104,7 +104,7 @@ function runGevent(id: WorkloadId): Outcome {
   });
   const out = lastJson(p.stdout ?? '');
   if (p.status !== 0 || !out) return { skipped: `gevent: failed (${p.error?.message ?? `exit ${p.status}`}): ${(p.stderr ?? '').trim().split('\n').pop()}` };
-  const row: Row = { system: 'gevent', ...(out as unknown as Stats3), unit: String(out.unit), runs: repsOf(out) };
+  const row: Row = { system: 'gevent', ...(out as unknown as Stats3), unit: WORKLOADS[id].unit, runs: repsOf(out) };
   if (id === 'B6') {
     // gevent's script measures its peak (VmHWM) over RSS before; its warm-up keeps no RSS figure.
     const b = { median: out.bytes_per_task_median, min: out.bytes_per_task_min, max: out.bytes_per_task_max };
@@ -198,8 +198,10 @@ function label(system: string): string {
 function printTable(id: WorkloadId, outcomes: Outcome[]): void {
   const rows = outcomes.filter((o): o is Row => 'system' in o);
   const ref = rows.find((r) => r.system === 'geventjs') ?? rows.find((r) => r.system === 'floor') ?? rows[0];
-  const extras = [...new Set(rows.flatMap((r) => Object.keys(r.extra ?? {})))];
-  const head = ['system', 'median', 'min', 'max', 'unit', 'runs', `× ${ref ? ref.system : 'geventjs'}`, ...extras];
+  const ratioHead = `× ${ref ? ref.system : 'geventjs'}`;
+  // B7 without geventjs falls back to raw node, whose own column would then say the same.
+  const extras = [...new Set(rows.flatMap((r) => Object.keys(r.extra ?? {})))].filter((k) => k !== ratioHead);
+  const head = ['system', 'median', 'min', 'max', 'unit', 'runs', ratioHead, ...extras];
   console.log(`\n### ${id}: ${WORKLOADS[id].title}\n`);
   console.log(`| ${head.join(' | ')} |`);
   console.log(`| ${head.map(() => '---').join(' | ')} |`);

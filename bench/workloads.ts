@@ -1,27 +1,19 @@
 /**
  * geventjs's side of every workload, written as a user would write it.
  *
- * The modules are loaded with a guarded require and typed with local interfaces rather than
- * `typeof import(...)`: the library is being built alongside this harness, and a module that
- * does not exist yet must skip its workloads at run time, not break the build.
+ * The core (src/index.ts) is typed from its source. The later modules (queue, event, pool,
+ * subprocess) are typed with local interfaces and loaded with a guarded require: they are
+ * being built alongside this harness, and one that does not exist yet must skip its
+ * workloads at run time, not break the build.
  */
+import type * as CoreModule from '../src/index.js';
 import { B5_POOL, B6_SLEEP, B8_CONCURRENCY, SIZES, check, nowNs, type Sample, type Suite } from './spec.js';
 
-/** What `yield* op` and `await op` need from an Op. */
-interface Op<T> extends Iterable<unknown, T, unknown>, PromiseLike<T> {}
+type Core = typeof CoreModule;
+type Greenlet<R> = CoreModule.Greenlet<R>;
+type Op<T> = CoreModule.Op<T>;
 type Body<R> = Generator<unknown, R, unknown>;
 
-interface Greenlet<R> extends PromiseLike<R> {
-  readonly value: R | undefined;
-  successful(): boolean;
-}
-
-interface Core {
-  spawn<A extends unknown[], R>(fn: (...args: A) => Body<R> | R, ...args: A): Greenlet<R>;
-  joinall(gs: Greenlet<unknown>[], opts?: { raiseError?: boolean }): Op<Greenlet<unknown>[]>;
-  sleep(seconds: number): Op<void>;
-  run<R>(fn: () => Body<R>): Promise<R>;
-}
 interface QueueModule {
   Queue: new <T>() => { put(x: T): Op<void>; get(): Op<T> };
 }
@@ -53,7 +45,7 @@ function b1(g: Core) {
     const t0 = nowNs();
     const gs: Greenlet<number>[] = [];
     for (let i = 0; i < SIZES.B1; i++) gs.push(g.spawn(body, i));
-    yield* g.joinall(gs, { raiseError: true });
+    yield* g.joinall(gs);
     const ns = nowNs() - t0;
     check(gs[SIZES.B1 - 1]!.value === SIZES.B1 - 1, 'B1 last value');
     return { ns };
@@ -67,7 +59,7 @@ function b1Plain(g: Core) {
     const t0 = nowNs();
     const gs: Greenlet<number>[] = [];
     for (let i = 0; i < SIZES.B1; i++) gs.push(g.spawn(body, i));
-    yield* g.joinall(gs, { raiseError: true });
+    yield* g.joinall(gs);
     const ns = nowNs() - t0;
     check(gs[SIZES.B1 - 1]!.value === SIZES.B1 - 1, 'B1 plain last value');
     return { ns };
@@ -81,7 +73,7 @@ function b2(g: Core) {
       for (let i = 0; i < SIZES.B2; i++) { yield* g.sleep(0); switches++; }
     }
     const t0 = nowNs();
-    yield* g.joinall([g.spawn(loop), g.spawn(loop)], { raiseError: true });
+    yield* g.joinall([g.spawn(loop), g.spawn(loop)]);
     const ns = nowNs() - t0;
     check(switches === 2 * SIZES.B2, 'B2 switch count');
     return { ns };
@@ -100,7 +92,7 @@ function b3(g: Core, m: QueueModule) {
     const b = g.spawn(function* () {
       for (let i = 0; i < SIZES.B3; i++) yield* q2.put(yield* q1.get());
     });
-    yield* g.joinall([a, b], { raiseError: true });
+    yield* g.joinall([a, b]);
     const ns = nowNs() - t0;
     check(last === SIZES.B3 - 1, 'B3 last item');
     return { ns };
@@ -117,7 +109,7 @@ function b4(g: Core, m: EventModule) {
     for (let i = 0; i < SIZES.B4; i++) gs.push(g.spawn(waiter));
     while (parked < SIZES.B4) yield* g.sleep(0); // all 10k really parked before set()
     ev.set();
-    yield* g.joinall(gs, { raiseError: true });
+    yield* g.joinall(gs);
     const ns = nowNs() - t0;
     check(gs.every((x) => x.value === true), 'B4 every waiter saw the flag');
     return { ns };
@@ -147,7 +139,7 @@ function b6(g: Core) {
     for (let i = 0; i < SIZES.B6; i++) gs.push(g.spawn(body));
     while (parked < SIZES.B6) yield* g.sleep(0);
     const rssParked = process.memoryUsage.rss(); // all parked, none woken yet
-    yield* g.joinall(gs, { raiseError: true });
+    yield* g.joinall(gs);
     const ns = nowNs() - t0;
     check(gs.every((x) => x.successful()), 'B6 all successful');
     return { ns, rssBefore, rssParked };
