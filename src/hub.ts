@@ -305,7 +305,11 @@ export const SLEEP0_RESUME: unique symbol = Symbol('geventjs.sleep0.resume') as 
 
 function step(g: Greenlet): void {
   if (g._state === DEAD) {
-    g._notifyLinks(); // a dead greenlet in the queue means: run its link callbacks
+    // A dead greenlet in the queue means: tell its joiners and links. Callbacks run outside
+    // any greenlet, so an Op they make is not charged to whichever greenlet ran last.
+    current = null;
+    opTracking.active = false;
+    g._notifyLinks();
     return;
   }
   current = g;
