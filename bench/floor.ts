@@ -45,7 +45,10 @@ export class Task {
   value: unknown = undefined;
   done = false;
   joiners: Task[] | null = null; // allocated only when someone joins before the end
-  constructor(readonly gen: Body) {}
+  /** Made on the first step, not at spawn: 100k generators made up front would all outlive
+   * the young generation, and the GC would pay to promote them. */
+  gen: Body | null = null;
+  constructor(public fn: ((...args: unknown[]) => Body) | null, public args: unknown[] | null) {}
 }
 
 const ready = new Ring<Task>();
@@ -68,9 +71,14 @@ function drain(): void {
 
 function step(t: Task): void {
   for (;;) {
+    if (t.gen === null) {
+      t.gen = t.fn!(...t.args!);
+      t.fn = t.args = null;
+    }
     const r = t.gen.next(t.value);
     if (r.done) {
       t.done = true;
+      t.gen = null; // a finished generator still holds its frame: let the GC have it
       t.value = r.value;
       if (t.joiners) for (const j of t.joiners) schedule(j, r.value);
       return;
@@ -87,7 +95,7 @@ function step(t: Task): void {
 }
 
 export function spawn<A extends unknown[]>(fn: (...args: A) => Body, ...args: A): Task {
-  const t = new Task(fn(...args));
+  const t = new Task(fn as (...args: unknown[]) => Body, args);
   schedule(t);
   return t;
 }
