@@ -239,7 +239,11 @@ async function outcomes(id: WorkloadId, systems: string[] | null): Promise<Outco
 async function main(): Promise<void> {
   const { ids, systems } = parseArgs(process.argv.slice(2));
   console.log(`# geventjs benchmarks, ${new Date().toISOString()}`);
+  const args = process.argv.slice(2);
+  console.log(`command: npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`);
   console.log(`node ${process.version}, ${os.availableParallelism()} cpus (${os.cpus()[0]?.model ?? '?'}), ${gevent() ?? 'gevent not installed'}`);
+  // A shared machine: the load before the run says how much to trust its absolute times.
+  console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
   console.log('median, min and max of 5 runs after 1 warm-up; lower is better except B7 (round trips/s)');
   for (const id of ids) printTable(id, await outcomes(id, systems));
 }
