@@ -1,0 +1,22 @@
+/**
+ * The seed's Timeout with a custom exception: gevent's `with Timeout(5, TooLong):` is
+ * `using t = Timeout.start(5, TooLong)`; the block's end cancels it. (The seed waits 5 s for a
+ * 10 s sleep; 0.05 s for a 10 s sleep keeps `npm start` quick.)
+ */
+import { run, sleep, Timeout } from '../src/index.js';
+
+const timeToWait = 0.05; // seconds
+
+class TooLong extends Error {
+  override name = 'TooLong';
+}
+
+void run(function* () {
+  try {
+    using _t = Timeout.start(timeToWait, TooLong);
+    yield* sleep(10);
+    console.log('never printed: the sleep is cut short');
+  } catch (e) {
+    console.log(`caught ${(e as Error).name}; is a TooLong: ${e instanceof TooLong}`);
+  }
+});

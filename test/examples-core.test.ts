@@ -1,0 +1,101 @@
+/**
+ * The issue-2 examples (the seed tutorial's core part), run as real Node processes from
+ * dist/examples after the build, with their output checked.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const dist = join(__dirname, '..', 'dist', 'examples');
+
+function runExample(name: string): { stdout: string; stderr: string; status: number | null } {
+  const file = join(dist, `${name}.js`);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
+  const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+function lines(s: string): string[] {
+  return s.split('\n').filter((l) => l !== '');
+}
+
+describe('examples (core)', () => {
+  it('generator-basics: the generator hands out 0, 1, 2 and resumes where it stopped', () => {
+    const r = runExample('generator-basics');
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout)).toEqual([
+      '0',
+      'main: 现在控制权在我手上，啦啦啦',
+      'main:hello baby!',
+      'foo: 控制权又回到我手上了，叫我大笨蛋',
+      '1',
+      'main: 老大我又来了',
+      'foo: 控制权又回到我手上了，叫我大笨蛋',
+      '2',
+    ]);
+  });
+
+  it('context-switch: foo and bar alternate at each sleep(0)', () => {
+    const r = runExample('context-switch');
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout)).toEqual([
+      'Running in foo',
+      'Explicit context to bar',
+      'Explicit context switch to foo again',
+      'Implicit context switch back to bar',
+    ]);
+  });
+
+  it('sync-async: the synchronous tasks finish in order, all 10 asynchronous tasks finish', () => {
+    const r = runExample('sync-async');
+    expect(r.status).toBe(0);
+    const out = lines(r.stdout);
+    expect(out[0]).toBe('Synchronous:');
+    expect(out.slice(1, 10)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `Task ${i} done`));
+    expect(out[10]).toBe('Asynchronous:');
+    const asyncTasks = out.slice(11);
+    expect(asyncTasks).toHaveLength(10);
+    expect([...asyncTasks].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `Task ${i} done`));
+  });
+
+  it('my-greenlet: the subclass *_run prints its message and the join returns after its sleep', () => {
+    const r = runExample('my-greenlet');
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout)).toEqual(['Hi there!', 'joined; dead: true']);
+  });
+
+  it('greenlet-states: prints the seed states; the failure is reported on stderr, not thrown', () => {
+    const r = runExample('greenlet-states');
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout)).toEqual([
+      'true',
+      'true',
+      'You win!',
+      'undefined',
+      'true',
+      'true',
+      'true',
+      'false',
+      'Error: You fail at failing.',
+    ]);
+    expect(r.stderr).toContain('Error: You fail at failing.');
+    expect(r.stderr).toMatch(/<Greenlet "Greenlet-\d+": fail> failed with Error/);
+  });
+
+  it('timeout-custom: the Timeout throws the custom TooLong instead of sleeping 10 s', () => {
+    const r = runExample('timeout-custom');
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout)).toEqual(['caught TooLong; is a TooLong: true']);
+  });
+
+  it('run-all: runs every example, each under its own header, but not itself', () => {
+    // Other areas' examples are checked by their own tests: only the headers and ours here.
+    const out = spawnSync(process.execPath, [join(dist, 'run-all.js')], { encoding: 'utf8', timeout: 120_000 }).stdout;
+    for (const name of ['context-switch', 'generator-basics', 'greenlet-states', 'my-greenlet', 'sync-async', 'timeout-custom']) {
+      expect(out).toContain(`=== examples/${name}.ts ===`);
+    }
+    expect(out).not.toContain('=== examples/run-all.ts ===');
+    expect(out).toContain('Hi there!');
+  });
+});
