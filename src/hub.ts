@@ -350,6 +350,8 @@ function step(g: Greenlet): void {
     // An interruption postponed while the greenlet ran, or an Op it made and forgot, is
     // thrown at this yield instead of suspending.
     if ((g._flags & F_PENDING) !== 0 || opTracking.list.length !== 0) {
+      // `yield op` (without *) hands the op itself to the hub to start: it is not dropped.
+      if (y instanceof Op) untrack(y);
       const err = (g._flags & F_PENDING) !== 0 ? takePending(g) : undefined;
       const dropped = reportDropped(g);
       if (err !== undefined || dropped !== undefined) {

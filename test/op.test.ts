@@ -1,0 +1,318 @@
+/**
+ * The suspension protocol: what a greenlet may yield and what it gets back, typed.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  config,
+  doneOp,
+  DroppedOpError,
+  Greenlet,
+  Op,
+  opFrom,
+  PARK,
+  run,
+  sleep,
+  spawn,
+  toOp,
+  Wait,
+  wake,
+} from '../src/index.js';
+
+/** A Wait a test wakes by hand. */
+class Hand<T> extends Wait<T> {
+  parked: Greenlet | null = null;
+  park(g: Greenlet): void {
+    this.parked = g;
+  }
+}
+
+/** Captures config.errorStream while `fn` runs. */
+async function captureErrors(fn: () => Promise<unknown>): Promise<string> {
+  const saved = config.errorStream;
+  let text = '';
+  config.errorStream = { write: (s: string) => (text += s) };
+  try {
+    await fn();
+  } finally {
+    config.errorStream = saved;
+  }
+  return text;
+}
+
+describe('yield* op is typed', () => {
+  it('infers the value of yield* on an Op, a Greenlet get and a generator', async () => {
+    const v = await run(function* () {
+      const g = spawn(function* () {
+        yield* sleep(0);
+        return 41;
+      });
+      const n: number = yield* g.get();
+      const s: string = yield* opFrom(function* () {
+        return 'x';
+      });
+      // @ts-expect-error a number is not a string: the Op's type flows through yield*
+      const wrong: string = yield* g.get();
+      void wrong;
+      return n + s.length;
+    });
+    const typed: number = v;
+    expect(typed).toBe(42);
+  });
+
+  it('await on an Op outside greenlets runs it and gives its value', async () => {
+    const op = opFrom(function* () {
+      yield* sleep(0.001);
+      return 'done';
+    });
+    const s: string = await op;
+    expect(s).toBe('done');
+  });
+});
+
+describe('every yieldable kind', () => {
+  it('yield op without * runs the Op and gives its value (untyped)', async () => {
+    const v = await run(function* () {
+      return (yield opFrom(function* () {
+        yield* sleep(0);
+        return 7;
+      })) as number;
+    });
+    expect(v).toBe(7);
+  });
+
+  it('yield op without * starts the op: it is not reported as dropped', async () => {
+    const text = await captureErrors(() =>
+      run(function* () {
+        yield opFrom(function* () {
+          yield* sleep(0);
+        }, 'plainYield()');
+        yield sleep(0.001);
+      }),
+    );
+    expect(text).toBe('');
+  });
+
+  it('yield of a mustYield op (a patched Node call) runs it instead of throwing DroppedOpError', async () => {
+    const v = await run(function* () {
+      const op = opFrom(function* () {
+        yield* sleep(0);
+        return 'ran';
+      }, 'patchedCall()');
+      op.mustYield = true;
+      return yield op;
+    });
+    expect(v).toBe('ran');
+  });
+
+  it('a yielded generator runs nested and its return value comes back', async () => {
+    function* inner() {
+      yield* sleep(0);
+      return 'inner';
+    }
+    const v = await run(function* () {
+      return yield inner();
+    });
+    expect(v).toBe('inner');
+  });
+
+  it('a yielded plain iterator runs nested and its return value comes back', async () => {
+    let calls = 0;
+    const iterator: Iterator<unknown, string> = {
+      next: () => (++calls < 3 ? { value: undefined, done: false } : { value: 'it', done: true }),
+    };
+    const v = await run(function* () {
+      return yield iterator;
+    });
+    expect(v).toBe('it');
+    expect(calls).toBe(3);
+  });
+
+  it('a yielded thenable gives its value', async () => {
+    const v = await run(function* () {
+      return yield new Promise((r) => setTimeout(() => r('later'), 5));
+    });
+    expect(v).toBe('later');
+  });
+
+  it('a yielded rejected promise throws its reason at the yield', async () => {
+    const v = await run(function* () {
+      try {
+        yield Promise.reject(new Error('nope'));
+        return 'not thrown';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(v).toBe('nope');
+  });
+
+  it('a bare yield lets other greenlets run (sleep(0))', async () => {
+    const order: string[] = [];
+    await run(function* () {
+      const other = spawn(function* () {
+        order.push('other');
+      });
+      order.push('before');
+      yield;
+      order.push('after');
+      yield* other.join();
+    });
+    expect(order).toEqual(['before', 'other', 'after']);
+  });
+
+  it('an object with [toOp]() is waited on through its Op', async () => {
+    class Door {
+      [toOp](): Op<string> {
+        return opFrom(function* () {
+          yield* sleep(0);
+          return 'opened';
+        });
+      }
+    }
+    const v = await run(function* () {
+      return yield new Door();
+    });
+    expect(v).toBe('opened');
+  });
+
+  for (const [label, value, named] of [
+    ['a number', 42, 'a number (42)'],
+    ['a string', 'hello', 'a string ("hello")'],
+    ['an array', [1, 2], 'an array'],
+    ['a plain object', { a: 1 }, 'an object'],
+  ] as const) {
+    it(`yielding ${label} throws a TypeError at that yield naming it and the fix`, async () => {
+      const err = await run(function* () {
+        try {
+          yield value;
+        } catch (e) {
+          return e;
+        }
+        return null;
+      });
+      expect(err).toBeInstanceOf(TypeError);
+      expect((err as Error).message).toContain(`yielded ${named}`);
+      expect((err as Error).message).toContain('yield* an Op');
+    });
+  }
+
+  it('the greenlet survives the TypeError and can keep going', async () => {
+    const v = await run(function* () {
+      try {
+        yield 3;
+      } catch {
+        /* expected */
+      }
+      yield* sleep(0);
+      return 'alive';
+    });
+    expect(v).toBe('alive');
+  });
+});
+
+describe('Wait', () => {
+  it('poll finishing at once does not switch', async () => {
+    class Ready extends Wait<number> {
+      override poll(): number {
+        return 5;
+      }
+      park(): void {
+        throw new Error('never parks');
+      }
+    }
+    const order: string[] = [];
+    const v = await run(function* () {
+      spawn(function* () {
+        order.push('other');
+      });
+      const n = yield* new Ready();
+      order.push('after poll');
+      return n;
+    });
+    expect(v).toBe(5);
+    expect(order[0]).toBe('after poll');
+  });
+
+  it('park then wake delivers the value to yield*', async () => {
+    const w = new Hand<string>();
+    const g = spawn(function* () {
+      return yield* w;
+    });
+    await run(function* () {
+      yield* sleep(0);
+    });
+    expect(w.parked).toBe(g);
+    expect(wake(g, 'hi')).toBe(true);
+    expect(wake(g, 'twice')).toBe(false); // at most once
+    expect(await g).toBe('hi');
+  });
+
+  it('a park that throws fails at that yield', async () => {
+    class Broken extends Wait<void> {
+      park(): void {
+        throw new RangeError('bad park');
+      }
+    }
+    const msg = await run(function* () {
+      try {
+        yield* new Broken();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    });
+    expect(msg).toBe('bad park');
+  });
+
+  it('PARK is a unique symbol', () => {
+    expect(typeof PARK).toBe('symbol');
+  });
+});
+
+describe('dropped Ops', () => {
+  it('an Op created in a greenlet and never started is reported, naming the op', async () => {
+    const text = await captureErrors(() =>
+      run(function* forgetful() {
+        sleep(0.5); // forgot yield*
+        yield* sleep(0);
+      }),
+    );
+    expect(text).toContain('sleep(0.5) was created in <Greenlet');
+    expect(text).toContain('forgetful');
+    expect(text).toContain('yield* sleep(0.5)');
+  });
+
+  it('an Op dropped as the greenlet ends is reported too', async () => {
+    const text = await captureErrors(() =>
+      run(function* () {
+        opFrom(function* () {}, 'myOp()');
+      }),
+    );
+    expect(text).toContain('myOp() was created in');
+  });
+
+  it('doneOp is never reported', async () => {
+    const text = await captureErrors(() =>
+      run(function* () {
+        doneOp(1);
+        yield* sleep(0);
+      }),
+    );
+    expect(text).toBe('');
+  });
+
+  it('a mustYield op throws DroppedOpError into the greenlet at its next switch', async () => {
+    const err = await run(function* () {
+      const op = opFrom(function* () {}, 'patchedCall()');
+      op.mustYield = true;
+      try {
+        yield* sleep(0);
+      } catch (e) {
+        return e;
+      }
+      return null;
+    });
+    expect(err).toBeInstanceOf(DroppedOpError);
+    expect((err as Error).message).toContain('patchedCall() was created in');
+  });
+});
