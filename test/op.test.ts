@@ -99,7 +99,7 @@ describe('every yieldable kind', () => {
         return 'ran';
       }, 'patchedCall()');
       op.mustYield = true;
-      return yield op;
+      return (yield op) as string;
     });
     expect(v).toBe('ran');
   });
@@ -110,7 +110,7 @@ describe('every yieldable kind', () => {
       return 'inner';
     }
     const v = await run(function* () {
-      return yield inner();
+      return (yield inner()) as string;
     });
     expect(v).toBe('inner');
   });
@@ -121,7 +121,7 @@ describe('every yieldable kind', () => {
       next: () => (++calls < 3 ? { value: undefined, done: false } : { value: 'it', done: true }),
     };
     const v = await run(function* () {
-      return yield iterator;
+      return (yield iterator) as string;
     });
     expect(v).toBe('it');
     expect(calls).toBe(3);
@@ -129,7 +129,7 @@ describe('every yieldable kind', () => {
 
   it('a yielded thenable gives its value', async () => {
     const v = await run(function* () {
-      return yield new Promise((r) => setTimeout(() => r('later'), 5));
+      return (yield new Promise((r) => setTimeout(() => r("later"), 5))) as string;
     });
     expect(v).toBe('later');
   });
@@ -170,7 +170,7 @@ describe('every yieldable kind', () => {
       }
     }
     const v = await run(function* () {
-      return yield new Door();
+      return (yield new Door()) as string;
     });
     expect(v).toBe('opened');
   });
