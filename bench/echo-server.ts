@@ -1,7 +1,9 @@
 /**
  * B7: geventjs's echo server, a StreamServer whose handler loops on recv/sendall.
- * Usage: node dist/bench/echo-server.js PORT [WORKERS]  (binds 127.0.0.1; prints `listening PORT`)
+ * Usage: node dist/bench/echo-server.js PORT [WORKERS]  (binds 127.0.0.1; prints `listening PORT`).
+ * WORKERS > 0 serves from that many processes through Node's cluster.
  */
+import cluster from 'node:cluster';
 import { run } from '../src/index.js';
 import { StreamServer } from '../src/server.js';
 import type { GSocket } from '../src/socket.js';
@@ -18,7 +20,7 @@ function* echo(sock: GSocket): Generator<unknown, void, unknown> {
 const server = new StreamServer(['127.0.0.1', port], echo, { workers });
 run(function* () {
   yield* server.start();
-  if (!server.started || workers === 0 || require('node:cluster').isPrimary) console.log(`listening ${server.serverPort}`);
+  if (cluster.isPrimary) console.log(`listening ${server.serverPort}`);
   yield* server.serveForever();
 }).catch((e) => {
   console.error(e);
