@@ -231,7 +231,8 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
     throw err;
   }
 
-  return(value?: unknown): IteratorResult<unknown, T> {
+  // `value: T`, not `value?: unknown`: TypeScript reads the type of `yield* wait` from this parameter too.
+  return(value: T): IteratorResult<unknown, T> {
     this._st = FINISHED;
     return done(value as T);
   }

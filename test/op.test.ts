@@ -59,6 +59,23 @@ describe('yield* op is typed', () => {
     expect(typed).toBe(42);
   });
 
+  it('infers the value of yield* on a Wait subclass instance', async () => {
+    class Five extends Wait<number> {
+      override poll(): number {
+        return 5;
+      }
+      park(): void {}
+    }
+    const v = await run(function* () {
+      const n: number = yield* new Five();
+      // @ts-expect-error the Wait's type flows through yield*: a number is not a string
+      const wrong: string = yield* new Five();
+      void wrong;
+      return n;
+    });
+    expect(v).toBe(5);
+  });
+
   it('await on an Op outside greenlets runs it and gives its value', async () => {
     const op = opFrom(function* () {
       yield* sleep(0.001);

@@ -8,6 +8,7 @@ import {
   Greenlet,
   GreenletExit,
   ParkingLot,
+  PARK,
   run,
   sleep,
   spawn,
@@ -37,7 +38,7 @@ class TakeWait extends Wait<number> {
   constructor(private readonly box: TokenBox) {
     super();
   }
-  override poll(): number | typeof import('../src/index.js').PARK {
+  override poll(): number | typeof PARK {
     return this.box.tokens.length !== 0 ? this.box.tokens.shift()! : super.poll();
   }
   park(): void {
@@ -229,7 +230,8 @@ describe('a Timeout firing while parked cancels that wait', () => {
             spawn(function* () {
               const t = spec.timeoutMs === null ? null : Timeout.start(spec.timeoutMs / 1000);
               try {
-                got.push(yield* box.take());
+                const token = yield* box.take();
+                got.push(token);
               } catch (e) {
                 if (e !== t && !(e instanceof GreenletExit)) throw e;
               } finally {
@@ -321,7 +323,7 @@ describe('withTimeout', () => {
 
   it('gives timeoutValue when time runs out', async () => {
     const v = await run(function* () {
-      const r: string | undefined = yield* withTimeout(0.005, sleep(10), { timeoutValue: 'late' });
+      const r: string | void = yield* withTimeout(0.005, sleep(10), { timeoutValue: 'late' });
       return r;
     });
     expect(v).toBe('late');
