@@ -1,0 +1,89 @@
+/**
+ * sleep and idle: giving up the loop.
+ */
+import { describe, expect, it } from 'vitest';
+import { idle, joinall, run, sleep, spawn, Timeout } from '../src/index.js';
+
+describe('sleep', () => {
+  it('sleep(0) and sleep() let the other ready greenlets run, in turn', async () => {
+    const order: string[] = [];
+    function* worker(name: string) {
+      for (let i = 0; i < 3; i++) {
+        order.push(`${name}${i}`);
+        yield* (i % 2 === 0 ? sleep(0) : sleep());
+      }
+    }
+    await run(function* () {
+      yield* joinall([spawn(worker, 'a'), spawn(worker, 'b')]);
+    });
+    expect(order).toEqual(['a0', 'b0', 'a1', 'b1', 'a2', 'b2']);
+  });
+
+  it('sleeps order by deadline', async () => {
+    const order: number[] = [];
+    await run(function* () {
+      yield* joinall(
+        [0.03, 0.001, 0.015].map((s) =>
+          spawn(function* () {
+            yield* sleep(s);
+            order.push(s);
+          }),
+        ),
+      );
+    });
+    expect(order).toEqual([0.001, 0.015, 0.03]);
+  });
+
+  it('sleep(Infinity) waits until interrupted', async () => {
+    const e = await run(function* () {
+      const t = Timeout.start(0.005);
+      try {
+        yield* sleep(Infinity);
+      } catch (e) {
+        return e === t;
+      }
+    });
+    expect(e).toBe(true);
+  });
+
+  it('await sleep(s) works from top-level code', async () => {
+    await expect(Promise.resolve(sleep(0.001))).resolves.toBeUndefined();
+  });
+
+  it('a negative, NaN or non-number time is a RangeError or TypeError naming the argument', () => {
+    expect(() => sleep(-1)).toThrow(RangeError);
+    expect(() => sleep(-1)).toThrow(/sleep\(seconds\) must be a number of seconds >= 0, got -1/);
+    expect(() => sleep(NaN)).toThrow(RangeError);
+    expect(() => sleep('1' as never)).toThrow(TypeError);
+  });
+});
+
+describe('idle', () => {
+  it('waits until the other ready greenlets have run as far as they can', async () => {
+    const order: string[] = [];
+    await run(function* () {
+      spawn(function* () {
+        for (let i = 0; i < 5; i++) {
+          order.push(`w${i}`);
+          yield* sleep(0);
+        }
+      });
+      yield* idle();
+      order.push('idle done');
+    });
+    expect(order).toEqual(['w0', 'w1', 'w2', 'w3', 'w4', 'idle done']);
+  });
+
+  it('an idle wait interrupted by a Timeout does not wake later', async () => {
+    const r = await run(function* () {
+      const t = Timeout.start(0);
+      try {
+        yield* idle();
+        return 'idled';
+      } catch (e) {
+        return e === t ? 'timed out' : e;
+      }
+    });
+    expect(r).toBe('timed out');
+  });
+});
