@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Greenlet,
   GreenletExit,
+  joinall,
   ParkingLot,
   PARK,
   run,
@@ -29,6 +30,13 @@ class TokenBox {
     }
     this.tokens.push(t);
   }
+  /** A token handed to a waiter that never got it: to the next waiter, or back at the front. */
+  giveBack(t: number): void {
+    for (let w = this.waiters.shift(); w !== null; w = this.waiters.shift()) {
+      if (wake(w.g!, t)) return;
+    }
+    this.tokens.unshift(t);
+  }
   take(): TakeWait {
     return new TakeWait(this);
   }
@@ -48,7 +56,7 @@ class TakeWait extends Wait<number> {
     this.box.waiters.remove(this);
   }
   override undo(_g: Greenlet, value: unknown): void {
-    this.box.tokens.unshift(value as number);
+    this.box.giveBack(value as number);
   }
 }
 
@@ -210,6 +218,26 @@ describe('a Timeout firing while parked cancels that wait', () => {
       return yield* box.take();
     });
     expect(r).toBe(7);
+  });
+
+  it('a kill of a greenlet woken with a token but not yet run gives the token back (undo)', async () => {
+    const box = new TokenBox();
+    const first = spawn(function* () {
+      return yield* box.take();
+    });
+    const second = spawn(function* () {
+      return yield* box.take();
+    });
+    await run(function* () {
+      yield* sleep(0); // both park, first in line
+      box.put(1); // hands 1 to `first`, which is now ready but has not run
+      first.kill({ block: false }); // ...so 1 must go back, to `second`
+      box.put(2);
+      yield* joinall([first, second]);
+    });
+    expect(first.value).toBeInstanceOf(GreenletExit);
+    expect(second.value).toBe(1);
+    expect(box.tokens).toEqual([2]);
   });
 
   it('property: random kills and timeouts never lose or duplicate a token', async () => {
