@@ -53,7 +53,8 @@ describe('abortable', () => {
   it('a Timeout firing aborts the signal and is what the greenlet catches', async () => {
     let signalSeen: AbortSignal | null = null;
     const caught = await run(function* () {
-      const t = Timeout.start(0.05);
+      // Long enough for the request to reach the server even on a loaded machine.
+      const t = Timeout.start(0.5);
       try {
         yield* abortable((signal) => {
           signalSeen = signal;
@@ -72,7 +73,7 @@ describe('abortable', () => {
   });
 
   it('withTimeout with timeoutValue around a fetch gives the value and aborts the request', async () => {
-    const v = await withTimeout(0.05, abortable((signal) => fetch(url, { signal })), { timeoutValue: 'gave up' });
+    const v = await withTimeout(0.5, abortable((signal) => fetch(url, { signal })), { timeoutValue: 'gave up' });
     expect(v).toBe('gave up');
     await socketClosed;
   });

@@ -57,12 +57,13 @@ describe('joinall', () => {
   });
 
   it('{ count } stops after that many, in order of death', async () => {
-    const gs = [spawn(sleeper, 0.03, 'c'), spawn(sleeper, 0.001, 'a'), spawn(sleeper, 0.01, 'b')];
+    const gs = [spawn(sleeper, 5, 'c'), spawn(sleeper, 0.001, 'a'), spawn(sleeper, 0.01, 'b')];
     const done = await run(function* () {
       return yield* joinall(gs, { count: 2 });
     });
     expect(done.map((g) => g.value)).toEqual(['a', 'b']);
     expect(gs[0]!.dead).toBe(false);
+    gs[0]!.kill({ block: false });
   });
 
   it('{ raiseError } throws the first exception, in order of death', async () => {
