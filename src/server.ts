@@ -304,7 +304,10 @@ export class StreamServer {
 /** One connection's greenlet body: the handler, then the socket is closed whatever happens. */
 function* serveConnection(handle: StreamHandler, sock: GSocket, address: Address): Generator<unknown, void, unknown> {
   try {
-    yield* runHandler(handle, [sock, address]);
+    // The handler's own generator is delegated to directly: one level less on every resume.
+    const r = handle(sock, address) as any;
+    if (r !== null && typeof r === 'object' && typeof r.next === 'function') yield* r;
+    else if (r !== null && typeof r === 'object' && typeof r.then === 'function') yield r;
   } finally {
     sock.close();
   }

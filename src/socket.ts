@@ -245,6 +245,13 @@ export class GSocket {
   }
 
   private onData(chunk: Buffer): void {
+    const r0 = this._reader;
+    // The hot path: a recv() waits on an empty buffer and the chunk fits: hand it over whole.
+    if (r0 !== null && this.buffered === 0 && r0.kind === RECV && chunk.length <= r0.n) {
+      this._reader = null;
+      wake(r0.g!, chunk);
+      return;
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const r = this._reader;
@@ -596,7 +603,7 @@ class ConnectWait extends Wait<GSocket> {
     ns.once('error', onError);
     ns.once('connect', () => {
       ns.removeListener('error', onError);
-      ns.setNoDelay(true);
+
       const sock = GSocket.wrap(ns);
       // gevent's create_connection leaves the timeout on the socket.
       if (this.timeout !== undefined && this.timeout !== null) sock._timeout = this.timeout;
@@ -696,7 +703,7 @@ export class GListener {
   }
 
   private onConnection(ns: net.Socket): void {
-    ns.setNoDelay(true);
+    // TCP_NODELAY stays off by default, as in gevent (setNoDelay() turns it on).
     const w = this._acceptors.shift();
     if (w === null) {
       this._pending.push(ns);
