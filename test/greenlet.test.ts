@@ -97,6 +97,31 @@ describe('kill', () => {
     expect(g.value).toBe(exit);
   });
 
+  it('a greenlet killed before it starts with an exception is dead at once and failed with it (as gevent)', async () => {
+    class Expected extends Error {}
+    let ran = false;
+    const g = spawn(function* () {
+      ran = true;
+    });
+    const text = await captureErrors(async () => {
+      g.kill({ exception: Expected, block: false });
+      expect(g.dead).toBe(true); // at once, without a hub turn
+      expect(g.successful()).toBe(false);
+      expect(g.value).toBeUndefined();
+      expect(g.exception).toBeInstanceOf(Expected);
+      const thrown = await run(function* () {
+        try {
+          yield* g.get();
+        } catch (e) {
+          return e;
+        }
+      });
+      expect(thrown).toBe(g.exception);
+    });
+    expect(ran).toBe(false);
+    expect(text).toContain('failed with Error');
+  });
+
   it('kill with an Error class stores a new instance as the exception', async () => {
     class Stop extends Error {}
     const g = spawn(function* () {
