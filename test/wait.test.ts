@@ -2,6 +2,7 @@
  * Waiting on many things: joinall, wait, iwait, killall; and run(), the way in from top-level
  * code.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   config,
@@ -14,6 +15,7 @@ import {
   run,
   sleep,
   spawn,
+  Timeout,
   wait,
 } from '../src/index.js';
 
@@ -115,6 +117,80 @@ describe('joinall', () => {
     expect(() => joinall([], { count: 1.5 })).toThrow(/joinall\(\{ count \}\) must be a whole number >= 0, got 1.5/);
   });
 });
+
+describe('interrupted joins leave nothing behind', () => {
+  /** How many joiners and links a greenlet still holds (internal: the property checks it). */
+  function registered(g: Greenlet<any>): number {
+    return (g as unknown as { _links: { size: number } | null })._links?.size ?? 0;
+  }
+
+  it('property: joinall/wait/join interrupted by random kills and timeouts unregister from every target', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 4 }),
+        fc.array(
+          fc.record({
+            kind: fc.constantFrom('joinall', 'wait', 'join', 'count1'),
+            timeoutMs: fc.option(fc.integer({ min: 0, max: 5 })),
+            killAtMs: fc.option(fc.integer({ min: 0, max: 5 })),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        async (targetMs, joinerSpecs) => {
+          const targets = targetMs.map((ms) => spawn(sleeper, ms / 1000, `t${ms}`));
+          const joiners = joinerSpecs.map((spec) =>
+            spawn(function* () {
+              const t = spec.timeoutMs === null ? null : Timeout.start(spec.timeoutMs / 1000);
+              try {
+                if (spec.kind === 'joinall') return (yield* joinall(targets)).length;
+                if (spec.kind === 'wait') return (yield* wait(targets)).length;
+                if (spec.kind === 'count1') return (yield* joinall(targets, { count: 1 })).length;
+                yield* targets[0]!.join();
+                return 1;
+              } catch (e) {
+                if (e !== t && !(e instanceof GreenletExit)) throw e;
+                return -1;
+              } finally {
+                t?.cancel();
+              }
+            }),
+          );
+          joinerSpecs.forEach((spec, i) => {
+            if (spec.killAtMs !== null) spawnLaterKill(joiners[i]!, spec.killAtMs / 1000);
+          });
+          // While targets still run, interrupted joiners must already be gone from them.
+          await run(function* () {
+            yield* joinall(joiners);
+          });
+          for (const j of joiners) expect(j.successful()).toBe(true);
+          for (const t of targets) expect(registered(t)).toBe(0);
+          await run(function* () {
+            yield* killall(targets);
+          });
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a joiner timed out while its target runs is no longer registered on it', async () => {
+    const target = spawn(sleeper, 5, 'x');
+    await run(function* () {
+      yield* joinall([target], { timeout: 0.002 });
+      yield* wait([target], { timeout: 0.002 });
+      yield* target.join({ timeout: 0.002 });
+    });
+    expect(registered(target)).toBe(0);
+    target.kill({ block: false });
+  });
+});
+
+function spawnLaterKill(g: Greenlet<any>, s: number): void {
+  spawn(function* () {
+    yield* sleep(s);
+    g.kill({ block: false });
+  });
+}
 
 describe('wait and iwait', () => {
   it('wait gives the ready objects in order of readiness', async () => {
