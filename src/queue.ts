@@ -1,0 +1,721 @@
+/**
+ * Queues (gevent.queue): `Queue`, `PriorityQueue`, `LifoQueue`, `JoinableQueue`, `Channel`,
+ * `SimpleQueue`, and the `Empty` / `Full` errors.
+ *
+ * Fairness and nothing lost, as in gevent: a `put` hands its item straight to the longest
+ * waiting getter (the item never enters the buffer, so a newcomer cannot take it first), and a
+ * `get` that frees a slot of a full queue lets the longest waiting putter in. A getter woken
+ * with an item but interrupted (kill, Timeout) before it ran gives the item back (`undo`) to
+ * the next getter or the front of the queue; a wait cancelled while parked took nothing.
+ */
+import { describeValue, wake } from './hub.js';
+import { Op, PARK, untrack, Wait } from './op.js';
+import { ParkingLot } from './parking-lot.js';
+
+/**
+ * Thrown by `get` when the queue stays empty (`block: false`, `getNowait`, or the timeout).
+ *
+ * @example
+ * try { q.getNowait(); } catch (e) { if (!(e instanceof Empty)) throw e; }
+ */
+export class Empty extends Error {
+  constructor(message = 'the queue is empty') {
+    super(message);
+    this.name = 'Empty';
+  }
+}
+
+/**
+ * Thrown by `put` when a bounded queue stays full (`block: false`, `putNowait`, or the timeout).
+ *
+ * @example
+ * try { q.putNowait(x); } catch (e) { if (!(e instanceof Full)) throw e; }
+ */
+export class Full extends Error {
+  constructor(message = 'the queue is full') {
+    super(message);
+    this.name = 'Full';
+  }
+}
+
+/**
+ * The end-of-stream item: put it to make `next()` (and `for await`) stop, as gevent's queue
+ * iteration stops on `StopIteration`. Declare it in the item type to put it.
+ *
+ * @example
+ * const q = new Queue<number | typeof StopIteration>();
+ * q.putNowait(1); q.putNowait(StopIteration);
+ */
+export const StopIteration: unique symbol = Symbol('geventjs.StopIteration') as never;
+
+/** Options of `get`, `put` and `peek`: `block: false` never waits; `timeout` in seconds. */
+export interface QueueOptions {
+  block?: boolean;
+  timeout?: number | null;
+}
+
+/** Options of a queue's constructor: the first items. */
+export interface QueueInit<T> {
+  items?: Iterable<T>;
+}
+
+/** Items without the end-of-stream marker. */
+export type Item<T> = Exclude<T, typeof StopIteration>;
+
+function checkMaxsize(maxsize: unknown, what: string): number {
+  if (maxsize === undefined || maxsize === null || maxsize === Infinity) return Infinity;
+  if (typeof maxsize !== 'number') {
+    throw new TypeError(`${what} must be a number of items or null, got ${describeValue(maxsize)}; pass e.g. 10, or nothing for no limit`);
+  }
+  if (!Number.isInteger(maxsize) || maxsize < 0) {
+    throw new RangeError(`${what} must be a whole number >= 0, got ${maxsize}; pass e.g. 10, or nothing (or 0) for no limit`);
+  }
+  // gevent: Queue(0) means no limit; a rendezvous is a Channel.
+  return maxsize === 0 ? Infinity : maxsize;
+}
+
+function checkBlock(block: unknown, what: string): boolean {
+  if (block === undefined) return true;
+  if (typeof block !== 'boolean') throw new TypeError(`${what} must be true or false, got ${describeValue(block)}`);
+  return block;
+}
+
+/** Parks until an item comes; the item is handed over in the wake-up. */
+class GetWait<T> extends Wait<T> {
+  constructor(
+    private readonly q: Queue<T>,
+    block: boolean,
+    timeout: number | null | undefined,
+  ) {
+    super();
+    if (!block) this._timeoutMs = 0;
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.get({ timeout })`);
+  }
+
+  override poll(): T | typeof PARK {
+    const q = this.q;
+    if (q._size() > 0 || q._putters.size > 0) return q._take();
+    if (this._timeoutMs === 0) throw new Empty();
+    return PARK;
+  }
+
+  park(): void {
+    this.q._getters.push(this);
+  }
+
+  override cancel(): void {
+    this.q._getters.remove(this);
+  }
+
+  override timedOut(): T {
+    throw new Empty(`${this.q.constructor.name}.get() timed out: no item came`);
+  }
+
+  // The item reached us but we were interrupted before running: the next getter gets it.
+  override undo(_g: unknown, item: unknown): void {
+    this.q._giveBack(item as T);
+  }
+
+  override describe(): string {
+    return `${this.q.constructor.name}.get()`;
+  }
+}
+
+/** Parks until the queue has room (or, for a Channel, a getter takes the item). */
+class PutWait<T> extends Wait<void> {
+  constructor(
+    private readonly q: Queue<T>,
+    readonly item: T,
+    block: boolean,
+    timeout: number | null | undefined,
+  ) {
+    super();
+    if (!block) this._timeoutMs = 0;
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.put({ timeout })`);
+  }
+
+  override poll(): void | typeof PARK {
+    if (this.q._offer(this.item)) return;
+    if (this._timeoutMs === 0) throw new Full();
+    return PARK;
+  }
+
+  park(): void {
+    this.q._putters.push(this);
+  }
+
+  override cancel(): void {
+    this.q._putters.remove(this);
+  }
+
+  override timedOut(): void {
+    throw new Full(`${this.q.constructor.name}.put() timed out: no room came`);
+  }
+
+  override describe(): string {
+    return `${this.q.constructor.name}.put()`;
+  }
+}
+
+/** Parks until an item is there; takes nothing. */
+class PeekWait<T> extends Wait<T> {
+  constructor(
+    private readonly q: Queue<T>,
+    block: boolean,
+    timeout: number | null | undefined,
+  ) {
+    super();
+    if (!block) this._timeoutMs = 0;
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.peek({ timeout })`);
+  }
+
+  override poll(): T | typeof PARK {
+    const q = this.q;
+    if (q._size() > 0) return q._front();
+    if (q._putters.size > 0) return q._putters.peek()!.item;
+    if (this._timeoutMs === 0) throw new Empty();
+    return PARK;
+  }
+
+  park(): void {
+    this.q._peekers.push(this);
+  }
+
+  override cancel(): void {
+    this.q._peekers.remove(this);
+  }
+
+  override timedOut(): T {
+    throw new Empty(`${this.q.constructor.name}.peek() timed out: no item came`);
+  }
+
+  override describe(): string {
+    return `${this.q.constructor.name}.peek()`;
+  }
+}
+
+/** `next()` of a queue: get, and `{ done: true }` on the StopIteration item. */
+class NextOp<T> extends Op<IteratorResult<Item<T>, undefined>> {
+  constructor(private readonly q: Queue<T>) {
+    super();
+  }
+
+  *[Symbol.iterator](): Generator<unknown, IteratorResult<Item<T>, undefined>, unknown> {
+    untrack(this);
+    const item = yield* this.q.get();
+    return item === StopIteration ? { value: undefined, done: true } : { value: item as Item<T>, done: false };
+  }
+
+  override describe(): string {
+    return `${this.q.constructor.name}.next()`;
+  }
+}
+
+/**
+ * A FIFO queue of up to `maxsize` items (nothing, null or 0: no limit). `get` waits while it
+ * is empty, `put` while it is full; both are Ops. Waiters are served first come, first served.
+ *
+ * @example
+ * const q = new Queue<string>(3);
+ * yield* q.put('job');
+ * const job: string = yield* q.get({ timeout: 1 }); // throws Empty after 1 s
+ */
+export class Queue<T> implements AsyncIterable<Item<T>> {
+  /** The item limit; null for none. */
+  readonly maxsize: number | null;
+  /** @internal The limit as a number (Infinity: none; 0 only for Channel). */
+  _cap: number;
+  /** @internal Greenlets parked in get(), FIFO. */
+  readonly _getters = new ParkingLot<GetWait<T>>();
+  /** @internal Greenlets parked in put(), FIFO, each holding its item. */
+  readonly _putters = new ParkingLot<PutWait<T>>();
+  /** @internal Greenlets parked in peek(). */
+  readonly _peekers = new ParkingLot<PeekWait<T>>();
+  // A ring buffer (power-of-two capacity): O(1) at both ends, no shifting.
+  private _buf: (T | undefined)[] = new Array(8);
+  private _head = 0;
+  private _len = 0;
+
+  constructor(maxsize?: number | null, init: QueueInit<T> = {}) {
+    this._cap = checkMaxsize(maxsize, `new ${new.target.name}(maxsize)`);
+    this.maxsize = this._cap === Infinity ? null : this._cap;
+    if (init.items !== undefined) for (const x of init.items) this._store(x);
+  }
+
+  /**
+   * How many items are in the queue (not counting items held by waiting putters).
+   *
+   * @example
+   * q.qsize(); // 0
+   */
+  qsize(): number {
+    return this._size();
+  }
+
+  /**
+   * Whether the queue holds no item.
+   *
+   * @example
+   * if (q.empty()) console.log('nothing to do');
+   */
+  empty(): boolean {
+    return this._size() === 0;
+  }
+
+  /**
+   * Whether a `put` would wait now.
+   *
+   * @example
+   * new Queue(1).full(); // false
+   */
+  full(): boolean {
+    return this._size() >= this._cap;
+  }
+
+  /**
+   * Puts `item` in, waiting while the queue is full; `block: false` or the timeout throws Full.
+   *
+   * @example
+   * yield* q.put(item, { timeout: 0.5 });
+   */
+  put(item: T, opts?: QueueOptions): Op<void> {
+    if (opts === undefined) return new PutWait(this, item, true, undefined);
+    return new PutWait(this, item, checkBlock(opts.block, 'put({ block })'), opts.timeout);
+  }
+
+  /**
+   * Puts `item` in at once, or throws Full.
+   *
+   * @example
+   * q.putNowait('x');
+   */
+  putNowait(item: T): void {
+    if (!this._offer(item)) throw new Full();
+  }
+
+  /**
+   * Takes the next item, waiting while the queue is empty; `block: false` or the timeout
+   * throws Empty. Never switches when an item is there.
+   *
+   * @example
+   * const x = yield* q.get();
+   */
+  get(opts?: QueueOptions): Op<T> {
+    if (opts === undefined) return new GetWait(this, true, undefined);
+    return new GetWait(this, checkBlock(opts.block, 'get({ block })'), opts.timeout);
+  }
+
+  /**
+   * Takes the next item at once, or throws Empty.
+   *
+   * @example
+   * const x = q.getNowait();
+   */
+  getNowait(): T {
+    if (this._size() === 0 && this._putters.size === 0) throw new Empty();
+    return this._take();
+  }
+
+  /**
+   * The next item without taking it, waiting while the queue is empty.
+   *
+   * @example
+   * const next = yield* q.peek({ timeout: 1 });
+   */
+  peek(opts?: QueueOptions): Op<T> {
+    if (opts === undefined) return new PeekWait(this, true, undefined);
+    return new PeekWait(this, checkBlock(opts.block, 'peek({ block })'), opts.timeout);
+  }
+
+  /**
+   * The next item without taking it, or throws Empty.
+   *
+   * @example
+   * q.peekNowait();
+   */
+  peekNowait(): T {
+    if (this._size() > 0) return this._front();
+    if (this._putters.size > 0) return this._putters.peek()!.item;
+    throw new Empty();
+  }
+
+  /**
+   * The next item as an iterator result; `done` once the StopIteration item is got.
+   *
+   * @example
+   * for (let r = yield* q.next(); !r.done; r = yield* q.next()) console.log(r.value);
+   */
+  next(): Op<IteratorResult<Item<T>, undefined>> {
+    return new NextOp(this);
+  }
+
+  /**
+   * Outside greenlets: `for await (const x of q)` until the StopIteration item.
+   *
+   * @example
+   * for await (const x of q) console.log(x);
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Item<T>, undefined> {
+    return { next: () => Promise.resolve(this.next()) };
+  }
+
+  /**
+   * @internal Accepts `item` if it can go in now: to the longest waiting getter, else into the
+   * buffer if there is room. Peekers see it either way.
+   */
+  _offer(item: T): boolean {
+    if (this._peekers.size > 0) this.showPeekers(item);
+    const getter = this._getters.shift();
+    if (getter !== null) {
+      this._accepted();
+      wake(getter.g!, item);
+      return true;
+    }
+    if (this._size() >= this._cap) return false;
+    this._accepted();
+    this._store(item);
+    return true;
+  }
+
+  /** @internal Takes an item (there is one in the buffer or with a putter). */
+  _take(): T {
+    if (this._size() === 0) {
+      // A Channel (or a queue emptied while full of putters): straight from the putter.
+      const p = this._putters.shift()!;
+      this._accepted();
+      wake(p.g!, undefined);
+      return p.item;
+    }
+    const item = this._remove();
+    if (this._putters.size > 0) this.admitPutter();
+    return item;
+  }
+
+  /** @internal An item a getter never received: to the next getter, else the front. */
+  _giveBack(item: T): void {
+    const getter = this._getters.shift();
+    if (getter !== null) wake(getter.g!, item);
+    else {
+      if (this._peekers.size > 0) this.showPeekers(item);
+      this._restore(item);
+    }
+  }
+
+  /** One slot came free: the longest waiting putter's item goes in. */
+  private admitPutter(): void {
+    if (this._size() >= this._cap) return;
+    const p = this._putters.shift()!;
+    this._accepted();
+    this._store(p.item);
+    wake(p.g!, undefined);
+  }
+
+  private showPeekers(item: T): void {
+    const lot = this._peekers;
+    for (let w = lot.shift(); w !== null; w = lot.shift()) wake(w.g!, item);
+  }
+
+  /** @internal Hook: an item was accepted by put (JoinableQueue counts it). */
+  _accepted(): void {}
+
+  // Storage: FIFO in a ring buffer; PriorityQueue and LifoQueue override these five.
+
+  /** @internal Items in the buffer. */
+  _size(): number {
+    return this._len;
+  }
+
+  /** @internal Adds an item at the back. */
+  _store(item: T): void {
+    if (this._len === this._buf.length) this.grow();
+    this._buf[(this._head + this._len) & (this._buf.length - 1)] = item;
+    this._len++;
+  }
+
+  /** @internal Removes the next item. */
+  _remove(): T {
+    const buf = this._buf;
+    const item = buf[this._head] as T;
+    buf[this._head] = undefined; // let it go
+    this._head = (this._head + 1) & (buf.length - 1);
+    this._len--;
+    return item;
+  }
+
+  /** @internal The next item, left in place. */
+  _front(): T {
+    return this._buf[this._head] as T;
+  }
+
+  /** @internal Puts an item back so that it is the next one out. */
+  _restore(item: T): void {
+    if (this._len === this._buf.length) this.grow();
+    this._head = (this._head - 1) & (this._buf.length - 1);
+    this._buf[this._head] = item;
+    this._len++;
+  }
+
+  private grow(): void {
+    const old = this._buf;
+    const buf = new Array<T | undefined>(old.length * 2);
+    for (let i = 0; i < this._len; i++) buf[i] = old[(this._head + i) & (old.length - 1)];
+    this._buf = buf;
+    this._head = 0;
+  }
+}
+
+/**
+ * An unbounded FIFO queue without task tracking (gevent's SimpleQueue).
+ *
+ * @example
+ * const q = new SimpleQueue<number>();
+ * q.putNowait(1);
+ */
+export class SimpleQueue<T> extends Queue<T> {
+  constructor(init: QueueInit<T> = {}) {
+    super(null, init);
+  }
+}
+
+/**
+ * A queue with no buffer: `put` waits until a getter takes the item, `get` until a putter
+ * offers one (a rendezvous, gevent's Channel).
+ *
+ * @example
+ * const ch = new Channel<string>();
+ * spawn(function* () { yield* ch.put('hi'); console.log('taken'); });
+ * yield* ch.get(); // 'hi'
+ */
+export class Channel<T> extends Queue<T> {
+  constructor() {
+    super(null);
+    this._cap = 0;
+    (this as { maxsize: number | null }).maxsize = 0;
+  }
+}
+
+/**
+ * How PriorityQueue orders items by default, like Python: numbers, bigints and strings by
+ * value, arrays element by element (tuples: `[priority, item]`). Mixed types throw TypeError.
+ *
+ * @example
+ * pythonOrder([1, 'b'], [1, 'a']); // > 0
+ */
+export function pythonOrder(a: unknown, b: unknown): number {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const c = pythonOrder(a[i], b[i]);
+      if (c !== 0) return c;
+    }
+    return a.length - b.length;
+  }
+  const ta = typeof a;
+  if (ta === typeof b && (ta === 'number' || ta === 'string' || ta === 'bigint' || ta === 'boolean')) {
+    return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
+  }
+  throw new TypeError(
+    `PriorityQueue cannot order ${describeValue(a)} and ${describeValue(b)}; put numbers, strings or ` +
+      `[priority, item] arrays, or pass new PriorityQueue(maxsize, { compare: (a, b) => ... })`,
+  );
+}
+
+/** Options of PriorityQueue: `compare(a, b)` < 0 when `a` comes out first. */
+export interface PriorityQueueInit<T> extends QueueInit<T> {
+  compare?: (a: T, b: T) => number;
+}
+
+/**
+ * A queue that gives the smallest item first (a binary heap), by `compare` or Python's order.
+ *
+ * @example
+ * const q = new PriorityQueue<[number, string]>();
+ * q.putNowait([2, 'later']); q.putNowait([1, 'first']);
+ * q.getNowait(); // [1, 'first']
+ */
+export class PriorityQueue<T> extends Queue<T> {
+  private heap!: T[];
+  private readonly compare: (a: T, b: T) => number;
+
+  constructor(maxsize?: number | null, init: PriorityQueueInit<T> = {}) {
+    const compare = init.compare ?? pythonOrder;
+    if (typeof compare !== 'function') {
+      throw new TypeError(`new PriorityQueue(maxsize, { compare }) must be a function, got ${describeValue(compare)}`);
+    }
+    super(maxsize, {});
+    this.heap = [];
+    this.compare = compare;
+    if (init.items !== undefined) for (const x of init.items) this._store(x);
+  }
+
+  override _size(): number {
+    return this.heap.length;
+  }
+
+  override _store(item: T): void {
+    const h = this.heap;
+    let i = h.length;
+    h.push(item);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.compare(h[parent]!, item) <= 0) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = item;
+  }
+
+  override _remove(): T {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) this.siftDown(last);
+    return top;
+  }
+
+  private siftDown(item: T): void {
+    const h = this.heap;
+    const n = h.length;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && this.compare(h[child + 1]!, h[child]!) < 0) child++;
+      if (this.compare(item, h[child]!) <= 0) break;
+      h[i] = h[child]!;
+      i = child;
+    }
+    h[i] = item;
+  }
+
+  override _front(): T {
+    return this.heap[0]!;
+  }
+
+  // In a heap, "back at the front" is just back in: it is still the smallest.
+  override _restore(item: T): void {
+    this._store(item);
+  }
+}
+
+/**
+ * A queue that gives the newest item first (a stack).
+ *
+ * @example
+ * const q = new LifoQueue<number>();
+ * q.putNowait(1); q.putNowait(2);
+ * q.getNowait(); // 2
+ */
+export class LifoQueue<T> extends Queue<T> {
+  private stack: T[] = [];
+
+  constructor(maxsize?: number | null, init: QueueInit<T> = {}) {
+    super(maxsize, {});
+    if (init.items !== undefined) for (const x of init.items) this._store(x);
+  }
+
+  override _size(): number {
+    return this.stack.length;
+  }
+
+  override _store(item: T): void {
+    this.stack.push(item);
+  }
+
+  override _remove(): T {
+    return this.stack.pop()!;
+  }
+
+  override _front(): T {
+    return this.stack[this.stack.length - 1]!;
+  }
+
+  override _restore(item: T): void {
+    this.stack.push(item);
+  }
+}
+
+/** Parks until every task is done. */
+class JoinWait extends Wait<boolean> {
+  constructor(
+    private readonly q: JoinableQueue<unknown>,
+    timeout: number | null | undefined,
+  ) {
+    super();
+    this.expireAfter(timeout, 'JoinableQueue.join({ timeout })');
+  }
+
+  override poll(): boolean | typeof PARK {
+    if (this.q.unfinishedTasks === 0) return true;
+    return this._timeoutMs === 0 ? false : PARK;
+  }
+
+  park(): void {
+    this.q._joiners.push(this);
+  }
+
+  override cancel(): void {
+    this.q._joiners.remove(this);
+  }
+
+  override timedOut(): boolean {
+    return this.q.unfinishedTasks === 0;
+  }
+
+  override describe(): string {
+    return 'JoinableQueue.join()';
+  }
+}
+
+/**
+ * A Queue that counts unfinished tasks: each `put` adds one, each `taskDone()` removes one,
+ * and `join()` waits until none is left.
+ *
+ * @example
+ * const q = new JoinableQueue<string>();
+ * spawn(function* () { for (;;) { const job = yield* q.get(); work(job); q.taskDone(); } });
+ * q.putNowait('a'); q.putNowait('b');
+ * yield* q.join(); // both done
+ */
+export class JoinableQueue<T> extends Queue<T> {
+  /** Items put and not yet marked done with `taskDone()`. */
+  unfinishedTasks = 0;
+  /** @internal Greenlets parked in join(). */
+  readonly _joiners = new ParkingLot<JoinWait>();
+
+  constructor(maxsize?: number | null, init: QueueInit<T> = {}) {
+    super(maxsize, init);
+    this.unfinishedTasks = this._size();
+  }
+
+  /** @internal */
+  override _accepted(): void {
+    this.unfinishedTasks++;
+  }
+
+  /**
+   * Marks one got item as done; when none is left, `join()` waiters wake.
+   *
+   * @example
+   * const job = yield* q.get(); try { work(job); } finally { q.taskDone(); }
+   */
+  taskDone(): void {
+    if (this.unfinishedTasks <= 0) {
+      throw new Error('JoinableQueue.taskDone() called more times than items were put; call it once per item you got');
+    }
+    if (--this.unfinishedTasks === 0) {
+      const lot = this._joiners;
+      for (let w = lot.shift(); w !== null; w = lot.shift()) wake(w.g!, true);
+    }
+  }
+
+  /**
+   * Waits until every item put has been marked done; gives false if the timeout passed first.
+   *
+   * @example
+   * const allDone = yield* q.join({ timeout: 5 });
+   */
+  join(opts: { timeout?: number | null } = {}): Op<boolean> {
+    return new JoinWait(this as JoinableQueue<unknown>, opts.timeout);
+  }
+}
