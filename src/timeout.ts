@@ -34,6 +34,8 @@ export class Timeout extends Error implements TimerEntry, Disposable {
   private owner: Greenlet<any> | null = null;
   /** Fired, then cancelled before the hub could deliver it: not wanted any more. */
   private withdrawn = false;
+  /** Counts start() calls, so a firing postponed before a restart stays withdrawn after it. */
+  private armings = 0;
 
   /**
    * A timeout of `seconds` (null: never), not yet armed: call `start()` in the greenlet to
@@ -72,6 +74,7 @@ export class Timeout extends Error implements TimerEntry, Disposable {
     }
     if (this.pending) throw new Error(`${this.describe()} is already running; cancel() it before start() again`);
     this.withdrawn = false;
+    this.armings++;
     if (this.seconds === null || this.seconds === Infinity) return this;
     this.owner = g;
     this.deadline = Math.ceil(now() + this.seconds * 1000) | 0;
@@ -108,7 +111,8 @@ export class Timeout extends Error implements TimerEntry, Disposable {
     if (g === null) return;
     g._removeTimeout(this);
     const err = this.exception === undefined ? this : toException(this.exception, 'Timeout exception');
-    interrupt(g, err, () => !this.withdrawn);
+    const arming = this.armings;
+    interrupt(g, err, () => !this.withdrawn && this.armings === arming);
   }
 
   private describe(): string {

@@ -322,6 +322,38 @@ describe('Timeout and kill', () => {
   });
 });
 
+describe('Timeout restarted', () => {
+  it('a Timeout withdrawn and started again does not deliver its old firing', async () => {
+    const log: unknown[] = [];
+    let timeout: Timeout | null = null;
+    const g = spawn(function* () {
+      const t = (timeout = Timeout.start(0.005));
+      try {
+        yield* sleep(10);
+      } catch (e) {
+        log.push(e instanceof GreenletExit ? 'killed' : e);
+      } finally {
+        t.cancel(); // withdraws the firing queued behind the kill
+        t.start(); // a fresh 5 ms: the old firing must stay withdrawn
+        try {
+          yield* sleep(0.001);
+          log.push('slept');
+        } catch (e) {
+          log.push(e === t ? 'old timeout delivered' : e);
+        } finally {
+          t.cancel();
+        }
+      }
+    });
+    await run(function* () {
+      yield* sleep(0);
+      timers.add({ deadline: timeout!.deadline - 1, _heapIndex: -1, fire: () => void g.kill({ block: false }) });
+      yield* g.join();
+    });
+    expect(log).toEqual(['killed', 'slept']);
+  });
+});
+
 describe('withTimeout', () => {
   it('gives the op value when it finishes in time', async () => {
     const v = await run(function* () {
