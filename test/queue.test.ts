@@ -343,7 +343,9 @@ const actor = fc.record({
   killMs: fc.option(fc.integer({ min: 0, max: 6 }), { nil: null }),
 });
 
-async function scenario(kind: Kind, actors: fc.RecordValue<{ producer: boolean; startMs: number; timeoutMs: number | null; killMs: number | null }>[]) {
+interface Actor { producer: boolean; startMs: number; timeoutMs: number | null; killMs: number | null }
+
+async function scenario(kind: Kind, actors: Actor[]) {
   const q = make(kind);
   const got: number[] = [];
   const completedPuts = new Set<number>();
