@@ -241,8 +241,12 @@ export class StreamServer {
         if (listener.closed) return;
         throw e;
       }
+      const [sock, address] = conn;
+      // The handler is the greenlet's own function (no wrapper generator to pass through on
+      // every resume); its socket is closed when it dies, whatever the way.
       const g: Greenlet<any> =
-        this.pool !== null ? yield* this.pool.spawn(serveConnection, this.handle, conn[0], conn[1]) : spawn(serveConnection, this.handle, conn[0], conn[1]);
+        this.pool !== null ? yield* this.pool.spawn(this.handle, sock, address) : spawn(this.handle, sock, address);
+      g.rawlink(() => sock.close());
       this.track(g);
     }
   }
@@ -298,18 +302,6 @@ export class StreamServer {
     if (this.handlers.size > 0) yield* joinall([...this.handlers], { timeout });
     if (this.handlers.size > 0) yield* killall([...this.handlers]);
     wakeAll(this.stoppedLot);
-  }
-}
-
-/** One connection's greenlet body: the handler, then the socket is closed whatever happens. */
-function* serveConnection(handle: StreamHandler, sock: GSocket, address: Address): Generator<unknown, void, unknown> {
-  try {
-    // The handler's own generator is delegated to directly: one level less on every resume.
-    const r = handle(sock, address) as any;
-    if (r !== null && typeof r === 'object' && typeof r.next === 'function') yield* r;
-    else if (r !== null && typeof r === 'object' && typeof r.then === 'function') yield r;
-  } finally {
-    sock.close();
   }
 }
 
