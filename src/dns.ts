@@ -17,15 +17,48 @@ import { Op, Wait } from './op.js';
 const nodeLookup = dns.lookup;
 const NodeResolver = dns.Resolver;
 
-/** Address families, as in Python's socket module. */
+/**
+ * Any address family (getaddrinfo's default). Families are Node's numbers: 4 and 6.
+ *
+ * @example
+ * yield* getaddrinfo('localhost', 80, { family: AF_UNSPEC });
+ */
 export const AF_UNSPEC = 0;
+/**
+ * IPv4 addresses only.
+ *
+ * @example
+ * yield* getaddrinfo('localhost', 80, { family: AF_INET });
+ */
 export const AF_INET = 4;
+/**
+ * IPv6 addresses only.
+ *
+ * @example
+ * yield* getaddrinfo('localhost', 80, { family: AF_INET6 });
+ */
 export const AF_INET6 = 6;
-/** Socket types (gevent's getaddrinfo reports them; Node's lookup only does addresses). */
+/**
+ * A stream (TCP) socket type, in getaddrinfo's results and `{ type }`.
+ *
+ * @example
+ * yield* getaddrinfo('localhost', 80, { type: SOCK_STREAM });
+ */
 export const SOCK_STREAM = 1;
+/**
+ * A datagram (UDP) socket type.
+ *
+ * @example
+ * yield* getaddrinfo('localhost', 53, { type: SOCK_DGRAM });
+ */
 export const SOCK_DGRAM = 2;
 
-/** One getaddrinfo result: `[family, type, proto, canonname, [address, port]]`. */
+/**
+ * One getaddrinfo result: `[family, type, proto, canonname, [address, port]]`.
+ *
+ * @example
+ * const [family, , , , [address, port]]: AddrInfo = (yield* getaddrinfo('localhost', 80))[0];
+ */
 export type AddrInfo = [family: number, type: number, proto: number, canonname: string, sockaddr: [string, number]];
 
 /**
@@ -194,5 +227,10 @@ export class Resolver {
   }
 }
 
-/** The module's default resolver (the system's DNS servers). */
+/**
+ * The module's default resolver (the system's DNS servers).
+ *
+ * @example
+ * const names = yield* resolver.reverse('127.0.0.1');
+ */
 export const resolver = new Resolver();

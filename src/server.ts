@@ -22,15 +22,30 @@ import { ParkingLot } from './parking-lot.js';
 import { type Address, GListener, type GSocket, listen } from './socket.js';
 import { joinall, killall } from './wait.js';
 
-/** What `{ spawn }` may be: a Pool (anything whose `spawn` is an Op of a Greenlet). */
+/**
+ * What `{ spawn }` may be: a Pool (anything whose `spawn` is an Op of a Greenlet).
+ *
+ * @example
+ * new StreamServer(['127.0.0.1', 0], handle, { spawn: new Pool(100) });
+ */
 export interface SpawnPool {
   spawn(fn: (...args: any[]) => unknown, ...args: any[]): Op<Greenlet<any>>;
 }
 
-/** A connection handler: a generator function (or a plain or async one). */
+/**
+ * A connection handler: a generator function (or a plain or async one).
+ *
+ * @example
+ * const hello: StreamHandler = function* (sock) { yield* sock.sendall('hello'); };
+ */
 export type StreamHandler = (socket: GSocket, address: Address) => unknown;
 
-/** Options of `StreamServer`. */
+/**
+ * Options of `StreamServer`.
+ *
+ * @example
+ * const opts: StreamServerOptions = { spawn: 1000, workers: 2, backlog: 511 };
+ */
 export interface StreamServerOptions {
   /** A Pool, a greatest number of handlers at once, or omitted: a greenlet per connection. */
   spawn?: SpawnPool | number | null;
@@ -328,7 +343,12 @@ function stopWorkers(workers: Worker[], timeout: number | null): Op<void> {
   }, 'stopWorkers()');
 }
 
-/** A datagram handler: `handle(data, [host, port])`. */
+/**
+ * A datagram handler: `handle(data, [host, port])`.
+ *
+ * @example
+ * const upper: DatagramHandler = function* (data, address) { yield* server.sendto(data.toString().toUpperCase(), address); };
+ */
 export type DatagramHandler = (data: Buffer, address: Address) => unknown;
 
 /** Waits for a datagram to be handed to the OS. */

@@ -26,12 +26,34 @@ import { ParkingLot } from './parking-lot.js';
 const netConnect = net.createConnection;
 const netCreateServer = net.createServer;
 
-/** A `[host, port]` pair, as gevent's socket addresses are. */
+/**
+ * A `[host, port]` pair, as gevent's socket addresses are.
+ *
+ * @example
+ * const address: Address = ['127.0.0.1', 8080];
+ */
 export type Address = [host: string, port: number];
 
-/** `shutdown(how)` values, as in Python's socket module. */
+/**
+ * `shutdown(how)`: stop reading.
+ *
+ * @example
+ * sock.shutdown(SHUT_RD);
+ */
 export const SHUT_RD = 0;
+/**
+ * `shutdown(how)`: stop writing; the peer reads EOF, and can still answer.
+ *
+ * @example
+ * sock.shutdown(SHUT_WR);
+ */
 export const SHUT_WR = 1;
+/**
+ * `shutdown(how)`: stop both.
+ *
+ * @example
+ * sock.shutdown(SHUT_RDWR);
+ */
 export const SHUT_RDWR = 2;
 
 /** Above this many unread bytes, and while nobody reads, the Node socket is paused. */
