@@ -128,6 +128,25 @@ describe('socket', () => {
     expect(got).toEqual([true, 'late']);
   });
 
+  it('settimeout also limits a sendall that a peer who never reads keeps waiting', async () => {
+    const got = await run(function* () {
+      const [c, s, l] = yield* socketPair();
+      c.settimeout(0.2);
+      const block = Buffer.alloc(1 << 20);
+      let err: unknown;
+      try {
+        for (let i = 0; i < 256; i++) yield* c.sendall(block);
+      } catch (e) {
+        err = e;
+      }
+      c.close();
+      s.close();
+      l.close();
+      return err instanceof SocketTimeout;
+    });
+    expect(got).toBe(true);
+  });
+
   it('two greenlets reading one socket at once get ConcurrentObjectUseError', async () => {
     const got = await run(function* () {
       const [c, s, l] = yield* socketPair();
