@@ -1,0 +1,281 @@
+/**
+ * pool.ts: Group membership, join/kill, map/imap/imapUnordered/apply/applyAsync/mapAsync;
+ * Pool's size limit (a property test with random kills), blocking spawn, waitAvailable,
+ * bad input.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Greenlet, GreenletExit, joinall, run, sleep, spawn } from '../src/index.js';
+import { Group, Pool } from '../src/pool.js';
+
+function* double(x: number) {
+  yield* sleep(0);
+  return x * 2;
+}
+
+describe('Group', () => {
+  it('spawned members leave the group when they die', async () => {
+    const group = new Group();
+    const r = await run(function* () {
+      const g = group.spawn(function* (n: number) { yield* sleep(0.005); return n; }, 7);
+      const before = [group.size, group.len(), group.has(g), group.contains(g), group.full()];
+      yield* group.join();
+      return [before, group.size, g.value];
+    });
+    expect(r).toEqual([[1, 1, true, true, false], 0, 7]);
+  });
+
+  it('add and discard track greenlets spawned elsewhere; iteration lists members', async () => {
+    await run(function* () {
+      const group = new Group();
+      const a = spawn(function* () { yield* sleep(0.01); });
+      const b = spawn(function* () { yield* sleep(0.01); });
+      group.add(a);
+      group.add(b);
+      expect([...group]).toEqual([a, b]);
+      group.discard(a);
+      expect(group.greenlets).toEqual([b]);
+      yield* joinall([a, b]);
+      yield* sleep(0);
+      expect(group.size).toBe(0);
+    });
+  });
+
+  it('join({ timeout }) gives false while members still run, true once empty', async () => {
+    const group = new Group();
+    const r = await run(function* () {
+      group.spawn(function* () { yield* sleep(0.05); });
+      const early = yield* group.join({ timeout: 0.005 });
+      const late = yield* group.join();
+      return [early, late];
+    });
+    expect(r).toEqual([false, true]);
+  });
+
+  it('join({ raiseError: true }) throws the first failure', async () => {
+    const group = new Group();
+    const err = await run(function* () {
+      group.spawn(function* () { yield* sleep(0.001); throw new Error('bad member'); });
+      group.spawn(function* () { yield* sleep(0.05); });
+      try {
+        yield* group.join({ raiseError: true });
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(err).toBe('bad member');
+  });
+
+  it('kill kills every member, running their finally blocks; killone kills one', async () => {
+    const group = new Group();
+    const cleaned: number[] = [];
+    await run(function* () {
+      const gs = [0, 1, 2].map((i) => group.spawn(function* () {
+        try { yield* sleep(10); } finally { cleaned.push(i); }
+      }));
+      yield* sleep(0);
+      yield* group.killone(gs[0]!);
+      expect(cleaned).toEqual([0]);
+      yield* group.kill();
+      expect(gs.every((g) => g.dead && (g.value as unknown) instanceof GreenletExit)).toBe(true);
+    });
+    expect(cleaned.sort()).toEqual([0, 1, 2]);
+    expect(group.size).toBe(0);
+  });
+
+  it('map keeps item order whatever order the items finish in', async () => {
+    const group = new Group();
+    const r = await run(function* () {
+      const out: number[] = yield* group.map(function* (x: number) { yield* sleep((5 - x) / 1000); return x * 10; }, [1, 2, 3, 4]);
+      return out;
+    });
+    expect(r).toEqual([10, 20, 30, 40]);
+  });
+
+  it('map takes plain and async functions too, and throws a failing item', async () => {
+    const group = new Group();
+    expect(await run(() => group.map((x: number) => x + 1, [1, 2]))).toEqual([2, 3]);
+    expect(await group.map(async (x: number) => x * 3, [1, 2])).toEqual([3, 6]);
+    await expect(group.map((x: number) => { if (x === 2) throw new Error('item 2'); return x; }, [1, 2, 3])).rejects.toThrow('item 2');
+  });
+
+  it('imap streams results in item order; imapUnordered as they finish', async () => {
+    const group = new Group();
+    const delays = [30, 10, 20];
+    const slow = function* (ms: number) { yield* sleep(ms / 1000); return ms; };
+    const [ordered, unordered] = await run(function* () {
+      const a: number[] = [];
+      const it = group.imap(slow, delays);
+      for (let r = yield* it.next(); !r.done; r = yield* it.next()) a.push(r.value);
+      const b: number[] = [];
+      const un = group.imapUnordered(slow, delays);
+      for (let r = yield* un.next(); !r.done; r = yield* un.next()) b.push(r.value);
+      return [a, b];
+    });
+    expect(ordered).toEqual([30, 10, 20]);
+    expect(unordered).toEqual([10, 20, 30]);
+  });
+
+  it('imap is AsyncIterable outside greenlets', async () => {
+    const group = new Group();
+    const seen: number[] = [];
+    for await (const v of group.imap(double, [1, 2, 3])) seen.push(v);
+    expect(seen).toEqual([2, 4, 6]);
+  });
+
+  it('imap of nothing ends at once', async () => {
+    const seen: number[] = [];
+    for await (const v of new Group().imapUnordered(double, [])) seen.push(v);
+    expect(seen).toEqual([]);
+  });
+
+  it('apply gives the value; applyAsync and mapAsync give greenlets and call back', async () => {
+    const group = new Group();
+    const got: unknown[] = [];
+    const r = await run(function* () {
+      const sum = yield* group.apply(function* (a: number, b: number) { yield* sleep(0); return a + b; }, [2, 3]);
+      const g = group.applyAsync(double, [4], (v) => got.push(v));
+      const m = group.mapAsync(double, [1, 2], (vs) => got.push(vs));
+      yield* joinall([g, m]);
+      yield* sleep(0);
+      return [sum, g.value, m.value];
+    });
+    expect(r).toEqual([5, 8, [2, 4]]);
+    expect(got).toEqual([8, [2, 4]]);
+  });
+});
+
+describe('Pool', () => {
+  it('spawn waits while the pool is full; freeCount and full report the slots', async () => {
+    const pool = new Pool(2);
+    const log: string[] = [];
+    await run(function* () {
+      const job = (name: string) => function* () { log.push(`${name} start`); yield* sleep(0.01); log.push(`${name} end`); };
+      const a: Greenlet = yield* pool.spawn(job('a'));
+      yield* pool.spawn(job('b'));
+      expect([pool.freeCount(), pool.full()]).toEqual([0, true]);
+      const c = yield* pool.spawn(job('c')); // waits for a or b to finish
+      expect(a.dead).toBe(true);
+      yield* pool.join();
+      expect(c.dead).toBe(true);
+    });
+    expect(log.indexOf('c start')).toBeGreaterThan(log.indexOf('a end'));
+    expect(pool.freeCount()).toBe(2);
+  });
+
+  it('map never runs more than size at once and keeps order', async () => {
+    const pool = new Pool(3);
+    let running = 0;
+    let most = 0;
+    const out = await run(() => pool.map(function* (x: number) {
+      running++;
+      most = Math.max(most, running);
+      yield* sleep(0.001 * (x % 3));
+      running--;
+      return x * 2;
+    }, Array.from({ length: 20 }, (_, i) => i)));
+    expect(out).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
+    expect(most).toBe(3);
+  });
+
+  it('imap and imapUnordered respect the size too', async () => {
+    const pool = new Pool(2);
+    let running = 0;
+    let most = 0;
+    const f = function* (x: number) { running++; most = Math.max(most, running); yield* sleep(0.002); running--; return x; };
+    const a: number[] = [];
+    for await (const v of pool.imap(f, [1, 2, 3, 4, 5])) a.push(v);
+    const b: number[] = [];
+    for await (const v of pool.imapUnordered(f, [1, 2, 3, 4, 5])) b.push(v);
+    expect(a).toEqual([1, 2, 3, 4, 5]);
+    expect(b.sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(most).toBe(2);
+  });
+
+  it('waitAvailable waits until a slot frees and gives freeCount', async () => {
+    const pool = new Pool(1);
+    const r = await run(function* () {
+      yield* pool.spawn(function* () { yield* sleep(0.01); });
+      const timedOut = yield* pool.waitAvailable({ timeout: 0.001 });
+      const later = yield* pool.waitAvailable();
+      return [timedOut, later];
+    });
+    expect(r).toEqual([0, 1]);
+  });
+
+  it('kill kills all members and frees their slots', async () => {
+    const pool = new Pool(3);
+    await run(function* () {
+      for (let i = 0; i < 3; i++) yield* pool.spawn(function* () { yield* sleep(10); });
+      expect(pool.len()).toBe(3);
+      yield* pool.kill();
+      yield* sleep(0);
+    });
+    expect([pool.len(), pool.freeCount()]).toEqual([0, 3]);
+  });
+
+  it('add waits for a slot; discard frees one', async () => {
+    const pool = new Pool(1);
+    await run(function* () {
+      const a = spawn(function* () { yield* sleep(0.01); });
+      yield* pool.add(a);
+      expect(pool.has(a)).toBe(true);
+      pool.discard(a);
+      expect(pool.freeCount()).toBe(1);
+    });
+  });
+
+  it('never runs more than size at once under random kills of members and spawners', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.record({ work: fc.integer({ min: 0, max: 3 }), kill: fc.option(fc.integer({ min: 0, max: 5 }), { nil: null }), killSpawner: fc.boolean() }), { minLength: 1, maxLength: 15 }),
+        async (size, jobs) => {
+          const pool = new Pool(size);
+          let running = 0;
+          let most = 0;
+          await run(function* () {
+            const spawners = jobs.map((job) => spawn(function* () {
+              const g = yield* pool.spawn(function* () {
+                running++;
+                most = Math.max(most, running);
+                try { for (let i = 0; i < job.work; i++) yield* sleep(0); } finally { running--; }
+              });
+              if (job.kill !== null) {
+                for (let i = 0; i < job.kill; i++) yield* sleep(0);
+                g.kill({ block: false });
+              }
+            }));
+            jobs.forEach((job, i) => { if (job.killSpawner) spawners[i]!.kill({ block: false }); });
+            yield* joinall(spawners);
+            yield* pool.join();
+            yield* sleep(0);
+          });
+          expect(most).toBeLessThanOrEqual(size);
+          expect(running).toBe(0);
+          expect(pool.freeCount()).toBe(size);
+          expect(pool._sem.counter).toBe(size);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('bad input', () => {
+  it('a Pool of size 0 or negative is a RangeError naming the fix', () => {
+    expect(() => new Pool(0)).toThrow(RangeError);
+    expect(() => new Pool(0)).toThrow(/new Pool\(size\) must be a whole number >= 1, got 0.*use a Group for no limit/);
+    expect(() => new Pool(-3)).toThrow(RangeError);
+    expect(() => new Pool('3' as never)).toThrow(TypeError);
+  });
+
+  it('a non-function to spawn or map is a TypeError', () => {
+    expect(() => new Group().spawn(42 as never)).toThrow(/Group.spawn\(\) needs a function to run, got .*42/);
+    expect(() => new Pool(2).spawn('x' as never)).toThrow(TypeError);
+    expect(() => new Pool(2).map(null as never, [1])).toThrow(/Pool.map\(\) needs a function/);
+    expect(() => new Group().map(double, 5 as never)).toThrow(/needs an iterable/);
+    expect(() => new Group().add({} as never)).toThrow(/Group.add\(\) takes a Greenlet/);
+  });
+});
