@@ -6,7 +6,7 @@
  * Link callbacks (`rawlink`, what `wait()`/`iwait()` use) run inside `set()`, after the waiters
  * are woken; they must not block.
  */
-import type { Greenlet } from './greenlet.js';
+import { reportError, type Greenlet } from './greenlet.js';
 import { describeValue, wake, wakeError } from './hub.js';
 import { Op, PARK, toOp, Wait } from './op.js';
 import { nodeQueueMicrotask } from './originals.js';
@@ -24,6 +24,12 @@ export interface TimeoutOptions {
 /** Options of `AsyncResult.get`: `block: false` never waits. */
 export interface GetOptions extends TimeoutOptions {
   block?: boolean;
+}
+
+function checkOptions(opts: unknown, what: string): asserts opts is GetOptions {
+  if (typeof opts !== 'object' || opts === null) {
+    throw new TypeError(`${what} takes an options object, got ${describeValue(opts)}; pass e.g. { timeout: 1 }`);
+  }
 }
 
 function checkCallback(cb: unknown, what: string): void {
@@ -50,7 +56,13 @@ class Links<O> {
     if (this.list.length === 0) return;
     const list = this.list;
     this.list = [];
-    for (const cb of list) cb(obj);
+    for (const cb of list) {
+      try {
+        cb(obj);
+      } catch (e) {
+        reportError(e, `a link callback of ${describeValue(obj)} failed`);
+      }
+    }
   }
 }
 
@@ -152,6 +164,7 @@ export class Event {
    * const wasSet: boolean = yield* ev.wait({ timeout: 0.5 });
    */
   wait(opts: TimeoutOptions = {}): Op<boolean> {
+    checkOptions(opts, 'Event.wait(opts)');
     return new EventWait(this, opts.timeout);
   }
 
@@ -291,6 +304,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
    * const v = yield* ar.get({ timeout: 1 });
    */
   get(opts: GetOptions = {}): Op<T> {
+    checkOptions(opts, 'AsyncResult.get(opts)');
     return new ResultWait(this, true, opts.block ?? true, opts.timeout);
   }
 
@@ -314,6 +328,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
    * const v = yield* ar.wait({ timeout: 0.2 }); // undefined if not ready by then
    */
   wait(opts: TimeoutOptions = {}): Op<T | undefined> {
+    checkOptions(opts, 'AsyncResult.wait(opts)');
     return new ResultWait<T | undefined>(this as AsyncResult<T | undefined>, false, true, opts.timeout);
   }
 

@@ -74,6 +74,12 @@ function checkMaxsize(maxsize: unknown, what: string): number {
   return maxsize === 0 ? Infinity : maxsize;
 }
 
+function checkOptions(opts: unknown, what: string): asserts opts is QueueOptions {
+  if (typeof opts !== 'object' || opts === null) {
+    throw new TypeError(`${what} takes an options object, got ${describeValue(opts)}; pass e.g. { timeout: 1 } or { block: false }`);
+  }
+}
+
 function checkBlock(block: unknown, what: string): boolean {
   if (block === undefined) return true;
   if (typeof block !== 'boolean') throw new TypeError(`${what} must be true or false, got ${describeValue(block)}`);
@@ -280,6 +286,7 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    */
   put(item: T, opts?: QueueOptions): Op<void> {
     if (opts === undefined) return new PutWait(this, item, true, undefined);
+    checkOptions(opts, 'put(item, opts)');
     return new PutWait(this, item, checkBlock(opts.block, 'put({ block })'), opts.timeout);
   }
 
@@ -302,6 +309,7 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    */
   get(opts?: QueueOptions): Op<T> {
     if (opts === undefined) return new GetWait(this, true, undefined);
+    checkOptions(opts, 'get(opts)');
     return new GetWait(this, checkBlock(opts.block, 'get({ block })'), opts.timeout);
   }
 
@@ -324,6 +332,7 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    */
   peek(opts?: QueueOptions): Op<T> {
     if (opts === undefined) return new PeekWait(this, true, undefined);
+    checkOptions(opts, 'peek(opts)');
     return new PeekWait(this, checkBlock(opts.block, 'peek({ block })'), opts.timeout);
   }
 
@@ -716,6 +725,7 @@ export class JoinableQueue<T> extends Queue<T> {
    * const allDone = yield* q.join({ timeout: 5 });
    */
   join(opts: { timeout?: number | null } = {}): Op<boolean> {
+    checkOptions(opts, 'JoinableQueue.join(opts)');
     return new JoinWait(this as JoinableQueue<unknown>, opts.timeout);
   }
 }

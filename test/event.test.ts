@@ -111,12 +111,32 @@ describe('Event', () => {
     expect(calls).toEqual(['one true', 'late']);
   });
 
+  it('a link callback that throws is reported and the other callbacks still run', async () => {
+    const ev = new Event();
+    const calls: string[] = [];
+    const { config } = await import('../src/index.js');
+    const old = config.errorStream;
+    let report = '';
+    config.errorStream = { write: (s: string) => { report += s; return true; } } as never;
+    try {
+      ev.rawlink(() => { throw new Error('bad link'); });
+      ev.rawlink(() => calls.push('second'));
+      ev.set();
+    } finally {
+      config.errorStream = old;
+    }
+    expect(calls).toEqual(['second']);
+    expect(report).toMatch(/bad link/);
+  });
+
   it('bad input: a negative or non-number timeout, a non-function link', () => {
     const ev = new Event();
     expect(() => ev.wait({ timeout: -1 })).toThrow(RangeError);
     expect(() => ev.wait({ timeout: 'soon' as never })).toThrow(TypeError);
     expect(() => ev.wait({ timeout: NaN })).toThrow(/timeout/);
     expect(() => ev.rawlink(42 as never)).toThrow(TypeError);
+    // gevent's positional ev.wait(5) must not silently wait forever
+    expect(() => ev.wait(5 as never)).toThrow(/options object.*\{ timeout: 1 \}/);
   });
 });
 
@@ -222,5 +242,7 @@ describe('AsyncResult', () => {
     expect(() => ar.get({ timeout: -0.5 })).toThrow(RangeError);
     expect(() => ar.wait({ timeout: 'x' as never })).toThrow(TypeError);
     expect(() => ar.rawlink(null as never)).toThrow(/function/);
+    expect(() => ar.get(false as never)).toThrow(TypeError);
+    expect(() => ar.wait(1 as never)).toThrow(TypeError);
   });
 });

@@ -202,6 +202,9 @@ describe('Queue', () => {
     expect(() => q.get({ timeout: -1 })).toThrow(RangeError);
     expect(() => q.put(1, { timeout: 'x' as never })).toThrow(TypeError);
     expect(() => q.get({ block: 'no' as never })).toThrow(/block/);
+    expect(() => q.get(1 as never)).toThrow(/options object.*\{ timeout: 1 \}/);
+    expect(() => q.put(1, false as never)).toThrow(TypeError);
+    expect(() => new JoinableQueue().join(2 as never)).toThrow(TypeError);
   });
 });
 
