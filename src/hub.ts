@@ -519,7 +519,8 @@ function reportDropped(g: Greenlet): DroppedOpError | undefined {
     const where = op._site ? `\n  created ${op._site.replace(/^Error.*\n/, '').trimStart()}` : '';
     const msg =
       `${op.describe()} was created in ${g} but never started; write \`yield* ${op.describe()}\`` +
-      (op._site ? '' : ' (set config.debug = true to see where it was made)');
+      (op._site ? '' : ' (set config.debug = true to see where it was made)') +
+      ((op as { dropHint?: string }).dropHint ?? '');
     if (op.mustYield && thrown === undefined) thrown = new DroppedOpError(msg + where);
     else config.errorStream.write(`geventjs: ${msg}${where}\n`);
   }
