@@ -162,7 +162,7 @@ function finishExec(ret: SpawnSyncReturns<any>, options: AnyOptions, command: st
 }
 
 function spawnSyncCall(spawn: Spawn, label: string, file: string, args: string[], options: AnyOptions) {
-  return new PatchedCall<SpawnSyncReturns<any>>(label, (out) => runChild(spawn, file, args, options, out));
+  return new PatchedCall<SpawnSyncReturns<any>>(label, (out) => runChild(spawn, file, args, options, out), ['child_process', 'spawnSync']);
 }
 
 /** An Op that runs spawnSync's emulation, then maps its result with `finish`. */
@@ -180,7 +180,10 @@ function execCall(spawn: Spawn, label: string, file: string, args: string[], opt
     },
     fail: (e) => out.fail(e),
   });
-  return new PatchedCall<unknown>(label, (out) => runChild(spawn, file, args, options, finishOut(out)));
+  return new PatchedCall<unknown>(label, (out) => runChild(spawn, file, args, options, finishOut(out)), [
+    'child_process',
+    label.slice(0, label.indexOf('(')),
+  ]);
 }
 
 function label(name: string, args: unknown[]): string {

@@ -41,7 +41,7 @@ function wrapWithShape(name: string, shape: Shape) {
           ...args,
           (err: unknown, ...results: unknown[]) => (err ? out.fail(err) : out.ok(shape(results, args))),
         ]);
-      });
+      }, ['dns', name]);
     };
 }
 

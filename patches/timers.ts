@@ -15,6 +15,8 @@ import type { Greenlet } from '../src/greenlet.js';
 
 /** `yield setTimeout(ms)`: parks until the hub's timer heap expires it. */
 class TimeoutSleep extends Wait<void> {
+  readonly dropHint = "; for Node's callback timer pass a callback: setTimeout(fn, ms)";
+
   constructor(private readonly ms: number) {
     super();
     this.mustYield = true;
@@ -31,6 +33,7 @@ class TimeoutSleep extends Wait<void> {
 /** `yield setImmediate()`: parks until Node's check phase, after pending I/O. */
 class ImmediateSleep extends Wait<void> {
   private handle: NodeJS.Immediate | null = null;
+  readonly dropHint = '; for Node\'s callback form pass a callback: setImmediate(fn)';
 
   constructor() {
     super();

@@ -17,3 +17,4 @@ export { getcurrent, config, wake, wakeError } from './hub.js';
 export { Op, Wait, opFrom, doneOp, toOp, PARK } from './op.js';
 export { ParkingLot, type Waiter } from './parking-lot.js';
 export { GreenletExit, LoopExit, ConcurrentObjectUseError, DroppedOpError } from './errors.js';
+export * as monkey from './monkey.js';

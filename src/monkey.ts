@@ -77,6 +77,9 @@ function copyOwnProperties(from: Function, to: Function): void {
 
 function wrapperFor(moduleName: string): WrapFn {
   const items = saved.get(moduleName)!;
+  // One original wrapped twice (timers.setTimeout and the global) gets one wrapper, so
+  // `globalThis.setTimeout === timers.setTimeout` stays true.
+  const made = new Map<Function, Function>();
   return (target, prop, make) => {
     const descriptor = Object.getOwnPropertyDescriptor(target, prop);
     const original = (target as Record<PropertyKey, unknown>)[prop];
@@ -84,8 +87,12 @@ function wrapperFor(moduleName: string): WrapFn {
     items.push({ target, prop, descriptor, original });
     // shimmer's wrap takes string names; symbols never occur in our patches.
     shimmer.wrap(target as Record<string, Function>, prop as string, (orig: Function) => {
-      const wrapped = make(orig);
-      copyOwnProperties(orig, wrapped);
+      let wrapped = made.get(orig);
+      if (wrapped === undefined) {
+        wrapped = make(orig);
+        copyOwnProperties(orig, wrapped);
+        made.set(orig, wrapped);
+      }
       return wrapped;
     });
   };
@@ -157,12 +164,20 @@ function modulesLoadedBefore(): string[] {
   );
 }
 
+function loadedBuiltins(): string[] {
+  return (process as unknown as { moduleLoadList?: string[] }).moduleLoadList ?? [];
+}
+// geventjs itself loads net (its sockets): a net loaded before this point tells us nothing.
+const loadedWithUs = new Set(loadedBuiltins());
+
 function warnIfLate(names: string[]): void {
-  const loadList = (process as unknown as { moduleLoadList?: string[] }).moduleLoadList ?? [];
-  // timers is loaded by Node itself at startup: only user-visible modules count.
-  const early = names.filter((n) => n !== 'timers' && loadList.includes(`NativeModule ${n}`));
+  const loadList = loadedBuiltins();
+  // timers is loaded by Node itself at startup: only modules a program loads count.
+  const early = names.filter(
+    (n) => n !== 'timers' && loadList.includes(`NativeModule ${n}`) && !(n === 'net' && loadedWithUs.has('NativeModule net')),
+  );
   const users = modulesLoadedBefore();
-  if (early.length === 0 || users.length === 0) return;
+  if (early.length === 0 || users.length === 0 || warnedEarly.length > 0) return;
   warnedEarly = users;
   process.emitWarning(
     `geventjs: patchAll() ran after ${users.join(', ')} loaded; ${early.join(', ')} was already loaded, ` +
@@ -277,7 +292,7 @@ export function report(): string {
       lines.push(`${name}: not patched`);
       continue;
     }
-    const props = [...new Set(items.map((i) => (typeof i.prop === 'symbol' ? 'yield child' : String(i.prop))))].join(', ');
+    const props = [...new Set(items.map((i) => (typeof i.prop === 'symbol' ? `yield ${(i.target as object).constructor.name}` : String(i.prop))))].join(', ');
     lines.push(`${name}: patched (${props}) from ${patchedFrom.get(name)}`);
   }
   if (warnedEarly.length > 0) lines.push(`loaded before patching (may hold originals): ${warnedEarly.join(', ')}`);

@@ -26,13 +26,19 @@ export interface Outcome<T> {
  */
 export class PatchedCall<T> extends Wait<T> implements Outcome<T> {
   private stop: void | (() => void) = undefined;
+  /** Appended to the DroppedOpError message: how to get a real blocking call instead. */
+  dropHint: string;
 
   constructor(
     private readonly label: string,
     private readonly start: (out: Outcome<T>) => void | (() => void),
+    original?: [module: string, name: string],
   ) {
     super();
     this.mustYield = true;
+    this.dropHint = original
+      ? `; for a real blocking call use monkey.getOriginal('${original[0]}', '${original[1]}')`
+      : '';
   }
 
   park(g: Greenlet): void {

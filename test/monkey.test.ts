@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+
+// Patching rewrites Node's shared builtins, so every case runs in its own node process against
+// dist/ (built by `npm test` before vitest runs); the vitest worker's builtins stay untouched.
+const root = path.resolve(__dirname, '..');
+const fixture = (name: string) => path.join(root, 'test/fixtures', name);
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function node(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: root, env, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
+      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+    });
+  });
+}
+
+async function json(args: string[], env?: NodeJS.ProcessEnv): Promise<any> {
+  const r = await node(args, env);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+describe('child_process patch', () => {
+  it('yielded execSync, execFileSync and spawnSync return and throw exactly what the sync calls do, case by case', async () => {
+    const r = await node([fixture('monkey-child-diff.js')]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.length).toBe(24);
+    for (const { name, sync, green } of lines) expect({ name, green }).toEqual({ name, green: sync });
+    // The comparison covers errors, not just successes.
+    const timedOut = lines.find((l) => l.name.startsWith('execSync(["sleep 5",{"timeout":200,"stdio"'));
+    expect(timedOut.green.pick.code).toBe('ETIMEDOUT');
+    expect(timedOut.green.pick.signal).toBe('SIGTERM');
+    expect(lines[lines.length - 1].green.code).toBe('ENOBUFS');
+  }, 60_000);
+
+  it('a ticker keeps going while a greenlet waits in yield execSync, and a timed-out greenlet kills its child', async () => {
+    const r = await json([fixture('monkey-concurrency.js')]);
+    expect(r.out).toBe('done\n');
+    expect(r.ticksDuringSleep).toBeGreaterThan(3);
+    expect(r.victim).toBe('timed out');
+    expect(r.childAlive).toBe(false);
+  }, 60_000);
+});
+
+describe('timers and dns patches', () => {
+  it('blocking-style calls in a greenlet work, callback and promise use is unchanged, dropped calls fail with the fix', async () => {
+    const r = await json([fixture('monkey-timers-dns.js')]);
+    expect(r.promisifySetTimeout).toBe('v');
+    expect(r.promisifyLookup).toEqual(r.promisifyLookupOrig);
+    expect(r.cbOutside).toEqual(r.cbOutsideOrig);
+    expect(r.cbOutside).toEqual(['127.0.0.1', 4]);
+    expect(r.cbMissing).toBe(r.cbMissingOrig);
+    expect(r.noCallbackOutside).toBe(r.noCallbackOutsideOrig);
+    expect(r.sameGlobal).toBe(true);
+    expect(r.green).toEqual({
+      lookup: { address: '127.0.0.1', family: 4 },
+      lookupAll: true,
+      lookupPromises: { address: '127.0.0.1', family: 4 },
+      lookupError: 'ENOTFOUND',
+      reverseOrError: expect.any(String),
+      cbInside: ['127.0.0.1', 4],
+      timerCbInside: 'cb',
+      slept: true,
+    });
+    expect(r.dropped).toContain('execSync("true")');
+    expect(r.dropped).toContain("monkey.getOriginal('child_process', 'execSync')");
+    expect(r.droppedTimer).toContain('setTimeout(10)');
+  }, 60_000);
+});
+
+describe('monkey registry', () => {
+  it('unpatchAll restores every property exactly; repeats, different options and bad input behave as documented', async () => {
+    const r = await json([fixture('monkey-registry.js')]);
+    expect(r.patchedAll).toEqual([true, true, true, true]);
+    expect(r.replaced.every(Boolean)).toBe(true);
+    expect(r.originalIsNodes).toBe(true);
+    expect(r.childToOp).toBe('function');
+    expect(r.report).toMatch(/^timers: patched \(setTimeout, setImmediate\) from .*monkey-registry\.js/);
+    expect(r.report).toContain('loaded before patching (may hold originals)');
+    expect(r.warnings.filter((w: string) => w.includes('different options'))).toHaveLength(1);
+    expect(r.warnings.filter((w: string) => w.includes('ran after'))).toHaveLength(1);
+    expect(r.warnings[0]).toContain('child_process');
+    expect(r.badOptions).toEqual([
+      "RangeError: patchAll: unknown option 'nett'; the options are timers, dns, child_process, net (each true or false)",
+      'TypeError: patchAll(options) takes an object such as { net: false }, got string',
+      "TypeError: patchAll: option 'dns' must be true or false, got string",
+    ]);
+    expect(r.getOriginalUnknownItem).toMatch(/^RangeError: .*not patched; use require\('node:dns'\)\.resolveNothing/);
+    expect(r.getOriginalUnknownModule).toMatch(/^RangeError: getOriginal: unknown module 'fs'/);
+    expect(r.restoredExactly.every(Boolean)).toBe(true);
+    expect(r.toOpRemoved).toBe(true);
+    expect(r.patchedAfterUnpatch).toEqual([false, false, false, false]);
+    expect(r.getOriginalAfterUnpatch).toBe('RangeError');
+  }, 60_000);
+});
+
+describe('preloads', () => {
+  it('node --import geventjs/patch lets an ESM program use patched named imports', async () => {
+    const r = await json(['--import', 'geventjs/patch', fixture('monkey-esm.mjs')]);
+    expect(r).toEqual({ patched: true, result: { out: 'esm\n', addr: '127.0.0.1' } });
+  }, 60_000);
+
+  it('node -r geventjs/patch and NODE_OPTIONS patch before the program loads', async () => {
+    expect(await json(['-r', 'geventjs/patch', fixture('monkey-preload.js'), 'a'])).toEqual({
+      patched: true, out: 'preload\n', argv: ['a'],
+    });
+    const env = { ...process.env, NODE_OPTIONS: '-r geventjs/patch' };
+    expect(await json([fixture('monkey-preload.js')], env)).toEqual({ patched: true, out: 'preload\n', argv: [] });
+  }, 60_000);
+});
