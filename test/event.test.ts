@@ -2,7 +2,7 @@
  * event.ts: Event and AsyncResult: waking all waiters in order, timeouts giving the flag,
  * kills that leave no waiter behind, wait()/iwait() over them, await and yield, bad input.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { iwait, joinall, run, sleep, spawn, Timeout, wait } from '../src/index.js';
 import { AsyncResult, Event } from '../src/event.js';
 
@@ -204,6 +204,20 @@ describe('AsyncResult', () => {
     const bad = new AsyncResult<number>();
     setTimeout(() => bad.setException(new Error('nope')), 5);
     await expect(bad).rejects.toThrow('nope');
+  });
+
+  it('types: yield* get() infers T, wait() T | undefined, await gives T', async () => {
+    const ar = new AsyncResult<{ n: number }>();
+    ar.set({ n: 1 });
+    await run(function* () {
+      const v = yield* ar.get();
+      expectTypeOf(v).toEqualTypeOf<{ n: number }>();
+      const w = yield* ar.wait();
+      expectTypeOf(w).toEqualTypeOf<{ n: number } | undefined>();
+      expect([v.n, w?.n]).toEqual([1, 1]);
+    });
+    const x = await ar;
+    expectTypeOf(x).toEqualTypeOf<{ n: number }>();
   });
 
   it('`yield ar` waits for it like get()', async () => {

@@ -4,7 +4,7 @@
  * peek, task tracking, bad input.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { joinall, run, sleep, spawn, Timeout, type Greenlet } from '../src/index.js';
 import {
   Channel,
@@ -35,6 +35,37 @@ describe('Queue', () => {
     });
     expect(got).toEqual([0, 1, 2]);
     expect(q.empty()).toBe(true);
+  });
+
+  it('types: yield* get()/peek() infer the item type, next() strips StopIteration', async () => {
+    const q = new Queue<number | typeof StopIteration>();
+    q.putNowait(4);
+    q.putNowait(StopIteration);
+    await run(function* () {
+      const v = yield* q.peek();
+      expectTypeOf(v).toEqualTypeOf<number | typeof StopIteration>();
+      const r = yield* q.next();
+      if (!r.done) expectTypeOf(r.value).toEqualTypeOf<number>();
+      expect(r).toEqual({ value: 4, done: false });
+      const p = new PriorityQueue<[number, string]>();
+      p.putNowait([1, 'x']);
+      const t = yield* p.get();
+      expectTypeOf(t).toEqualTypeOf<[number, string]>();
+    });
+  });
+
+  it('a put to a parked getter hands the item over directly: it never enters the buffer', async () => {
+    const q = new Queue<number>(1);
+    const r = await run(function* () {
+      const g = spawn(function* () { return yield* q.get(); });
+      yield* sleep(0);
+      yield* q.put(1);
+      const sizeAfterPut = q.qsize();
+      q.putNowait(2); // room is still there: the first item went to g, not into the buffer
+      yield* joinall([g]);
+      return [sizeAfterPut, g.value, q.getNowait()];
+    });
+    expect(r).toEqual([0, 1, 2]);
   });
 
   it('get on a non-empty queue does not switch to another greenlet', async () => {
