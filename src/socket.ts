@@ -306,6 +306,7 @@ export class GSocket {
     // Closed without 'end' or 'error' (destroyed): nothing more will arrive.
     this.eof = true;
     this.finishReader();
+    if (this._drainers.size === 0) return; // the common case: no error object (and stack) to make
     const e = osError('EPIPE', 'the socket was closed before the data could be sent');
     for (let w = this._drainers.shift(); w !== null; w = this._drainers.shift()) wakeError(w.g!, e);
   }
