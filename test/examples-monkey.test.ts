@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+
+// The main demo as `npm start` runs it: the geventjs bin on a plain JavaScript script.
+const root = path.resolve(__dirname, '..');
+
+describe('examples/demo.js', () => {
+  it('fetches every page, looks up localhost and runs the subprocess while the ticker ticks', async () => {
+    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['dist/bin/geventjs.js', 'examples/demo.js'], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stdout, stderr }),
+      );
+    });
+    expect(code, stderr).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines.slice(0, 7)).toEqual([
+      "GET /alpha: HTTP/1.1 200 OK, body 'page /alpha'",
+      "GET /beta: HTTP/1.1 200 OK, body 'page /beta'",
+      "GET /gamma: HTTP/1.1 200 OK, body 'page /gamma'",
+      "GET /delta: HTTP/1.1 200 OK, body 'page /delta'",
+      'lookup localhost: 127.0.0.1',
+      "execSync('sleep 0.3; echo hi'): hi",
+      'ticker kept ticking meanwhile: yes',
+    ]);
+    // The timings themselves depend on the machine's load: only the line's shape is checked.
+    expect(lines[7]).toMatch(/^total \d+ ms against \d+ ms for the parts one after another: (concurrent|sequential)$/);
+    expect(lines).toHaveLength(8);
+  }, 60_000);
+});
