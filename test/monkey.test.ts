@@ -77,6 +77,21 @@ describe('timers and dns patches', () => {
   }, 60_000);
 });
 
+describe('net patch', () => {
+  it('yield net.connect gives a GSocket, yield server.listen a GListener (or the http server), callback use unchanged', async () => {
+    expect(await json([fixture('monkey-net.js')])).toEqual({
+      listenerType: 'GListener',
+      socketType: 'GSocket',
+      reply: 'echo:hello\n',
+      refused: 'ECONNREFUSED',
+      callbackIsNetSocket: true,
+      callbackData: 'plain',
+      httpServerGiven: true,
+      httpGet: 'web',
+    });
+  }, 60_000);
+});
+
 describe('monkey registry', () => {
   it('unpatchAll restores every property exactly; repeats, different options and bad input behave as documented', async () => {
     const r = await json([fixture('monkey-registry.js')]);
