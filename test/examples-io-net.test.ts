@@ -49,4 +49,17 @@ describe('networking examples', () => {
       ].join('\n'),
     );
   }, 60_000);
+
+  it('socket-pool: a Pool of listeners over accepted sockets, killed by shutdown()', () => {
+    expect(runExample('socket-pool')).toBe(
+      [
+        'listener got: message from client 1',
+        'listener got: message from client 2',
+        'listener got: message from client 3',
+        'listeners running: 3',
+        'after shutdown: 0',
+        '',
+      ].join('\n'),
+    );
+  }, 60_000);
 });

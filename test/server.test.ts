@@ -2,6 +2,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { run, sleep, spawn } from '../src/index.js';
+import { Pool } from '../src/pool.js';
 import { DatagramServer, StreamServer } from '../src/server.js';
 import { createConnection, type GSocket } from '../src/socket.js';
 
@@ -212,6 +213,26 @@ describe('StreamServer', () => {
     await server.stop();
     expect(got).toEqual(Array(8).fill('ok'));
     expect(most).toBe(2);
+  });
+
+  it('{ spawn: Pool } runs handlers in the pool, at most its size at once', async () => {
+    const pool = new Pool(3);
+    let most = 0;
+    const server = new StreamServer(
+      ['127.0.0.1', 0],
+      function* (sock) {
+        most = Math.max(most, pool.len());
+        yield* sleep(0.02);
+        yield* sock.sendall('ok');
+      },
+      { spawn: pool },
+    );
+    await server.start();
+    const got = await Promise.all(Array.from({ length: 9 }, () => rawRoundTrip(server.serverPort, 'xx')));
+    await server.stop();
+    expect(got).toEqual(Array(9).fill('ok'));
+    expect(most).toBe(3);
+    expect(pool.len()).toBe(0);
   });
 
   it('serveForever returns once another greenlet stops the server', async () => {
