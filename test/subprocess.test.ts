@@ -1,0 +1,289 @@
+/**
+ * subprocess.ts with real child processes: Popen pipes, communicate with input and timeouts,
+ * wait/poll/kill/terminate, run/call/checkCall/checkOutput, errors, and the guarantee that a
+ * child whose waiting greenlet is killed or timed out is killed and reaped (a fast-check
+ * fan-out with random kills and timeouts leaves no child behind).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { GreenletExit, Timeout, joinall, run, sleep, spawn } from '../src/index.js';
+import {
+  CalledProcessError, CompletedProcess, DEVNULL, FileNotFoundError, PIPE, Popen, STDOUT, TimeoutExpired,
+  call, checkCall, checkOutput, run as runCmd,
+} from '../src/subprocess.js';
+
+/** True while a process with this pid exists (a zombie counts: it is not reaped yet). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    expect((e as NodeJS.ErrnoException).code).toBe('ESRCH');
+    return false;
+  }
+}
+
+describe('Popen', () => {
+  it('communicate gives stdout and stderr as Buffers, or strings with text', async () => {
+    const [raw, text] = await run(function* () {
+      const a = new Popen(['sh', '-c', 'echo out; echo err >&2'], { stdout: PIPE, stderr: PIPE });
+      const b = new Popen(['sh', '-c', 'echo out; echo err >&2'], { stdout: PIPE, stderr: PIPE, text: true });
+      return [yield* a.communicate(), yield* b.communicate()];
+    });
+    expect(Buffer.isBuffer(raw[0])).toBe(true);
+    expect(raw.map(String)).toEqual(['out\n', 'err\n']);
+    expect(text).toEqual(['out\n', 'err\n']);
+  });
+
+  it('communicate sends input on stdin and closes it', async () => {
+    const out = await run(function* () {
+      const p = new Popen(['cat'], { stdin: PIPE, stdout: PIPE, encoding: 'utf8' });
+      return yield* p.communicate('hello through cat');
+    });
+    expect(out).toEqual(['hello through cat', null]);
+  });
+
+  it('stderr: STDOUT merges both into stdout; DEVNULL discards', async () => {
+    const [merged, nothing] = await run(function* () {
+      const a = new Popen(['sh', '-c', 'echo one; sleep 0.05; echo two >&2'], { stdout: PIPE, stderr: STDOUT, text: true });
+      const b = new Popen(['sh', '-c', 'echo gone'], { stdout: DEVNULL });
+      return [yield* a.communicate(), yield* b.communicate()];
+    });
+    expect(merged).toEqual(['one\ntwo\n', null]);
+    expect(nothing).toEqual([null, null]);
+  });
+
+  it('shell: true runs a command line given as the only array item, like the seed', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['echo a; echo b'], { stdout: PIPE, shell: true, text: true });
+      return [yield* p.communicate(), p.returncode, p.args];
+    });
+    expect(r).toEqual([['a\nb\n', null], 0, ['echo a; echo b']]);
+  });
+
+  it('cwd and env reach the child', async () => {
+    const [out] = await run(function* () {
+      const p = new Popen(['sh', '-c', 'pwd; echo $GEVENTJS_T'], { stdout: PIPE, text: true, cwd: '/tmp', env: { GEVENTJS_T: 'x1', PATH: process.env.PATH } });
+      return yield* p.communicate();
+    });
+    expect(out).toBe('/tmp\nx1\n');
+  });
+
+  it('poll is null while the child runs and the returncode after; wait gives it', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', 'sleep 0.1; exit 3']);
+      const before = p.poll();
+      const rc = yield* p.wait();
+      return [before, rc, p.poll(), p.returncode, typeof p.pid];
+    });
+    expect(r).toEqual([null, 3, 3, 3, 'number']);
+  });
+
+  it('a signalled child has minus the signal number as returncode', async () => {
+    const r = await run(function* () {
+      const a = new Popen(['sleep', '30']);
+      const b = new Popen(['sleep', '30']);
+      a.kill();
+      b.terminate();
+      return [yield* a.wait(), yield* b.wait()];
+    });
+    expect(r).toEqual([-9, -15]);
+  });
+
+  it('sendSignal delivers a signal the child handles', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', 'trap "echo got; exit 7" USR1; echo ready; while true; do sleep 0.05; done'], { stdout: PIPE, text: true });
+      while (p.stdout && !(yield* sleep(0.02), p.poll() !== null)) {
+        // Wait until the trap is installed (the child printed 'ready').
+        if ((p as any).out.chunks.length > 0) break;
+      }
+      p.sendSignal('SIGUSR1');
+      return yield* p.communicate();
+    });
+    expect(r).toEqual(['ready\ngot\n', null]);
+  });
+
+  it('wait({ timeout }) throws TimeoutExpired and leaves the child running', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sleep', '30']);
+      let err: unknown;
+      try { yield* p.wait({ timeout: 0.05 }); } catch (e) { err = e; }
+      const stillAlive = alive(p.pid!);
+      p.kill();
+      return [err instanceof TimeoutExpired, (err as TimeoutExpired).timeout, stillAlive, yield* p.wait()];
+    });
+    expect(r).toEqual([true, 0.05, true, -9]);
+  });
+
+  it('communicate after a TimeoutExpired and a kill loses no output', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', 'echo early; exec sleep 30'], { stdout: PIPE, text: true });
+      let err: TimeoutExpired | null = null;
+      try { yield* p.communicate(null, { timeout: 0.3 }); } catch (e) { err = e as TimeoutExpired; }
+      p.kill();
+      const rest = yield* p.communicate();
+      return [err instanceof TimeoutExpired, err?.output, rest, p.returncode];
+    });
+    expect(r).toEqual([true, 'early\n', ['early\n', null], -9]);
+  });
+
+  it('stdout.read() gives everything once the pipe closes', async () => {
+    const out = await run(function* () {
+      const p = new Popen(['printf', 'a\\nb'], { stdout: PIPE, text: true });
+      return yield* p.stdout!.read();
+    });
+    expect(out).toBe('a\nb');
+  });
+});
+
+describe('killed or timed-out waiters never orphan the child', () => {
+  it('a greenlet killed in wait() kills and reaps its child before it dies', async () => {
+    const r = await run(function* () {
+      let pid = 0;
+      const g = spawn(function* () {
+        const p = new Popen(['sleep', '30']);
+        pid = p.pid!;
+        yield* p.wait();
+      });
+      yield* sleep(0.05);
+      const before = alive(pid);
+      yield* g.kill();
+      return [before, alive(pid), g.value instanceof GreenletExit];
+    });
+    expect(r).toEqual([true, false, true]);
+  });
+
+  it('a gevent Timeout firing in communicate() kills and reaps the child', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sleep', '30'], { stdout: PIPE });
+      const t = Timeout.start(0.05);
+      let caught: unknown;
+      try { yield* p.communicate(); } catch (e) { caught = e; } finally { t.cancel(); }
+      return [caught === t, alive(p.pid!), p.returncode];
+    });
+    expect(r).toEqual([true, false, -9]);
+  });
+
+  it('run({ timeout }) kills and reaps the child, then throws TimeoutExpired', async () => {
+    const r = await run(function* () {
+      let err: unknown;
+      try { yield* runCmd(['sh', '-c', 'echo $$; exec sleep 30'], { captureOutput: true, text: true, timeout: 0.3 }); } catch (e) { err = e; }
+      const pid = Number((err as TimeoutExpired).output);
+      return [err instanceof TimeoutExpired, pid > 0, alive(pid)];
+    });
+    expect(r).toEqual([true, true, false]);
+  });
+
+  it('property: a fan-out of sleep children under random kills and timeouts leaves none behind', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ sleep: fc.integer({ min: 1, max: 30 }), action: fc.constantFrom('kill', 'timeout', 'waitTimeout', 'none'), at: fc.integer({ min: 0, max: 40 }) }), { minLength: 1, maxLength: 8 }),
+        async (plans) => {
+          const pids: number[] = [];
+          await run(function* () {
+            const gs = plans.map((plan) => spawn(function* () {
+              const p = new Popen(['sleep', String(plan.sleep / 100)]);
+              pids.push(p.pid!);
+              if (plan.action === 'timeout') {
+                const t = Timeout.start(plan.at / 1000);
+                try { yield* p.wait(); } catch (e) { if (e !== t) throw e; } finally { t.cancel(); }
+              } else if (plan.action === 'waitTimeout') {
+                try { yield* p.wait({ timeout: plan.at / 1000 }); } catch (e) {
+                  if (!(e instanceof TimeoutExpired)) throw e;
+                  p.kill();
+                  yield* p.wait();
+                }
+              } else {
+                yield* p.wait();
+              }
+            }));
+            for (const [i, plan] of plans.entries()) {
+              if (plan.action === 'kill') spawn(function* () { yield* sleep(plan.at / 1000); yield* gs[i].kill(); });
+            }
+            yield* joinall(gs);
+            for (const g of gs) if (!g.successful()) throw g.exception;
+          });
+          expect(pids.filter(alive)).toEqual([]);
+        },
+      ),
+      { numRuns: 5 },
+    );
+  }, 60_000);
+});
+
+describe('run, call, checkCall, checkOutput', () => {
+  it('run gives a CompletedProcess with captured output', async () => {
+    const r = await run(function* () {
+      return yield* runCmd(['sh', '-c', 'cat; echo e >&2; exit 2'], { input: 'in', captureOutput: true, text: true });
+    });
+    expect(r).toBeInstanceOf(CompletedProcess);
+    expect([r.args, r.returncode, r.stdout, r.stderr]).toEqual([['sh', '-c', 'cat; echo e >&2; exit 2'], 2, 'in', 'e\n']);
+  });
+
+  it('run with check throws CalledProcessError carrying the output', async () => {
+    const err = await run(function* () {
+      try { yield* runCmd(['sh', '-c', 'echo partial; exit 4'], { captureOutput: true, check: true, text: true }); } catch (e) { return e as CalledProcessError; }
+      return null;
+    });
+    expect(err).toBeInstanceOf(CalledProcessError);
+    expect([err!.returncode, err!.output, err!.stdout, err!.message]).toEqual([4, 'partial\n', 'partial\n', 'Command ["sh","-c","echo partial; exit 4"] returned non-zero exit status 4']);
+  });
+
+  it('call gives the returncode; checkCall gives 0 or throws; checkOutput gives stdout', async () => {
+    const r = await run(function* () {
+      const rc = [yield* call(['true']), yield* call(['false']), yield* call('true'), yield* call(['exit 5'], { shell: true })];
+      const ok = yield* checkCall(['true']);
+      let err: unknown;
+      try { yield* checkCall(['false']); } catch (e) { err = e; }
+      const out = yield* checkOutput(['echo', 'hi'], { text: true });
+      return [rc, ok, (err as CalledProcessError).returncode, out];
+    });
+    expect(r).toEqual([[0, 1, 0, 5], 0, 1, 'hi\n']);
+  });
+
+  it('an op that is never run starts no child', async () => {
+    const r = await run(function* () {
+      const op = call(['sh', '-c', 'exit 9']);
+      return yield* op;
+    });
+    expect(r).toBe(9);
+  });
+});
+
+describe('bad input', () => {
+  it('a command that does not exist throws FileNotFoundError with code ENOENT at the yield', async () => {
+    const r = await run(function* () {
+      const errs: unknown[] = [];
+      try { yield* call(['no-such-program-geventjs']); } catch (e) { errs.push(e); }
+      const p = new Popen(['no-such-program-geventjs'], { stdout: PIPE });
+      try { yield* p.communicate(); } catch (e) { errs.push(e); }
+      return [errs, p.pid];
+    });
+    const [errs, pid] = r as [FileNotFoundError[], unknown];
+    expect(errs.map((e) => [e instanceof FileNotFoundError, e.code, e.path])).toEqual([
+      [true, 'ENOENT', 'no-such-program-geventjs'], [true, 'ENOENT', 'no-such-program-geventjs'],
+    ]);
+    expect(errs[0].message).toMatch(/check the command name/);
+    expect(pid).toBeUndefined();
+  });
+
+  it('bad args, stdio and options get TypeError or RangeError naming them', () => {
+    expect(() => new Popen(42 as never)).toThrow(TypeError);
+    expect(() => new Popen([])).toThrow(/argument list is empty/);
+    expect(() => new Popen(['true'], { stdout: STDOUT })).toThrow(/STDOUT is only allowed for stderr/);
+    expect(() => new Popen(['true'], { stdout: 'pipe' as never })).toThrow(TypeError);
+    expect(() => new Popen(['true'], null as never)).toThrow(/options object/);
+    expect(() => runCmd(['true'], { captureOutput: true, stdout: PIPE })).toThrow(RangeError);
+  });
+
+  it('communicate(input) without a stdin pipe, bad signals and a bad timeout are refused', async () => {
+    await run(function* () {
+      const p = new Popen(['true']);
+      expect(() => p.communicate('x')).toThrow(/stdin: PIPE/);
+      expect(() => p.sendSignal('SIGNOPE' as never)).toThrow(RangeError);
+      expect(() => p.sendSignal({} as never)).toThrow(TypeError);
+      expect(() => p.wait({ timeout: -1 })).toThrow(RangeError);
+      yield* p.wait();
+    });
+  });
+});
