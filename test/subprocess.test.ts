@@ -148,7 +148,7 @@ describe('killed or timed-out waiters never orphan the child', () => {
       yield* sleep(0.05);
       const before = alive(pid);
       yield* g.kill();
-      return [before, alive(pid), g.value instanceof GreenletExit];
+      return [before, alive(pid), (g.value as unknown) instanceof GreenletExit];
     });
     expect(r).toEqual([true, false, true]);
   });
