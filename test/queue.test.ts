@@ -417,6 +417,8 @@ async function scenario(kind: Kind, actors: Actor[]) {
   for (const x of all) expect(actors[x]!.producer).toBe(true);
   for (const x of completedPuts) expect(all).toContain(x);
   expect(q._getters.size + q._putters.size).toBe(0);
+  // Every accepted item was counted once, given back or not (no taskDone was called).
+  if (q instanceof JoinableQueue) expect(q.unfinishedTasks).toBe(all.length);
   if (q.maxsize !== null) expect(q.qsize()).toBe(0);
 }
 
