@@ -19,6 +19,7 @@ import { Greenlet, spawn } from './greenlet.js';
 import { describeValue, wake, wakeError } from './hub.js';
 import { doneOp, Op, opFrom, PARK, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
+import { Pool } from './pool.js';
 import { type Address, GListener, type GSocket, listen } from './socket.js';
 import { joinall, killall } from './wait.js';
 
@@ -55,7 +56,7 @@ export interface StreamServerOptions {
   backlog?: number;
 }
 
-/** Waits until the server stops (serveForever) or a handler slot frees (size limit). */
+/** Waits until the server stops (serveForever). */
 class ServerWait extends Wait<void> {
   constructor(
     private readonly lot: ParkingLot<ServerWait>,
@@ -126,7 +127,6 @@ export class StreamServer {
   private listener: GListener | null;
   private readonly bindAddress: Address | null;
   private readonly pool: SpawnPool | null;
-  private readonly size: number;
   private readonly workers: number;
   private readonly backlog: number | undefined;
   private acceptor: Greenlet<any> | null = null;
@@ -134,7 +134,6 @@ export class StreamServer {
   private _closed = false;
   private _address: Address = ['', 0];
   private readonly stoppedLot = new ParkingLot<ServerWait>();
-  private readonly slotLot = new ParkingLot<ServerWait>();
   private readonly clusterWorkers: Worker[] = [];
 
   constructor(
@@ -153,12 +152,11 @@ export class StreamServer {
     }
     const spawnOpt = opts.spawn ?? null;
     this.pool = null;
-    this.size = Infinity;
     if (typeof spawnOpt === 'number') {
       if (!Number.isInteger(spawnOpt) || spawnOpt < 1) {
         throw new RangeError(`new StreamServer({ spawn }): a size must be a whole number >= 1, got ${spawnOpt}`);
       }
-      this.size = spawnOpt;
+      this.pool = new Pool(spawnOpt); // as gevent: a size means a Pool of that size
     } else if (spawnOpt !== null) {
       if (typeof (spawnOpt as SpawnPool).spawn !== 'function') {
         throw new TypeError(`new StreamServer({ spawn }) takes a Pool or a size, got ${describeValue(spawnOpt)}`);
@@ -246,9 +244,6 @@ export class StreamServer {
   private *acceptLoop(): Generator<unknown, void, unknown> {
     const listener = this.listener!;
     for (;;) {
-      if (this.handlers.size >= this.size) {
-        yield* new ServerWait(this.slotLot, () => this.handlers.size < this.size, 'StreamServer slot');
-      }
       let conn: [GSocket, Address];
       try {
         conn = yield* listener.accept();
@@ -269,11 +264,7 @@ export class StreamServer {
   private track(g: Greenlet<any>): void {
     if (g.dead) return;
     this.handlers.add(g);
-    g.rawlink(() => {
-      this.handlers.delete(g);
-      const w = this.slotLot.shift();
-      if (w !== null) wake(w.g!, undefined);
-    });
+    g.rawlink(() => this.handlers.delete(g));
   }
 
   /**
