@@ -5,6 +5,9 @@
  * fan-out with random kills and timeouts leaves no child behind).
  */
 import fc from 'fast-check';
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GreenletExit, Timeout, joinall, run, sleep, spawn } from '../src/index.js';
 import {
@@ -91,16 +94,17 @@ describe('Popen', () => {
   });
 
   it('sendSignal delivers a signal the child handles', async () => {
+    const marker = join(tmpdir(), `geventjs-trap-${process.pid}`);
+    rmSync(marker, { force: true });
     const r = await run(function* () {
-      const p = new Popen(['sh', '-c', 'trap "echo got; exit 7" USR1; echo ready; while true; do sleep 0.05; done'], { stdout: PIPE, text: true });
-      while (p.stdout && !(yield* sleep(0.02), p.poll() !== null)) {
-        // Wait until the trap is installed (the child printed 'ready').
-        if ((p as any).out.chunks.length > 0) break;
-      }
+      const script = `trap "echo got; exit 7" USR1; touch ${marker}; while true; do sleep 0.05; done`;
+      const p = new Popen(['sh', '-c', script], { stdout: PIPE, text: true });
+      while (!existsSync(marker)) yield* sleep(0.02); // the trap is installed
       p.sendSignal('SIGUSR1');
-      return yield* p.communicate();
+      return [yield* p.communicate(), p.returncode];
     });
-    expect(r).toEqual(['ready\ngot\n', null]);
+    rmSync(marker, { force: true });
+    expect(r).toEqual([['got\n', null], 7]);
   });
 
   it('wait({ timeout }) throws TimeoutExpired and leaves the child running', async () => {
