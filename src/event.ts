@@ -13,15 +13,30 @@ import { nodeQueueMicrotask } from './originals.js';
 import { ParkingLot } from './parking-lot.js';
 import { Timeout } from './timeout.js';
 
-/** A link callback: called with the object once it is ready. */
+/**
+ * A link callback: called with the object once it is ready.
+ *
+ * @example
+ * const cb: LinkCallback<Event> = (e) => console.log('set:', e.isSet());
+ */
 export type LinkCallback<O> = (obj: O) => void;
 
-/** Options of `wait` and `get`: seconds to wait at most (null: no limit). */
+/**
+ * Options of `wait` and `get`: seconds to wait at most (null: no limit).
+ *
+ * @example
+ * yield* ev.wait({ timeout: 0.5 });
+ */
 export interface TimeoutOptions {
   timeout?: number | null;
 }
 
-/** Options of `AsyncResult.get`: `block: false` never waits. */
+/**
+ * Options of `AsyncResult.get`: `block: false` never waits.
+ *
+ * @example
+ * yield* ar.get({ block: false }); // throws Timeout at once if not ready
+ */
 export interface GetOptions extends TimeoutOptions {
   block?: boolean;
 }

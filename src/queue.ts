@@ -48,18 +48,33 @@ export class Full extends Error {
  */
 export const StopIteration: unique symbol = Symbol('geventjs.StopIteration') as never;
 
-/** Options of `get`, `put` and `peek`: `block: false` never waits; `timeout` in seconds. */
+/**
+ * Options of `get`, `put` and `peek`: `block: false` never waits; `timeout` in seconds.
+ *
+ * @example
+ * yield* q.get({ timeout: 1 });
+ */
 export interface QueueOptions {
   block?: boolean;
   timeout?: number | null;
 }
 
-/** Options of a queue's constructor: the first items. */
+/**
+ * Options of a queue's constructor: the first items.
+ *
+ * @example
+ * new Queue<number>(10, { items: [1, 2, 3] });
+ */
 export interface QueueInit<T> {
   items?: Iterable<T>;
 }
 
-/** Items without the end-of-stream marker. */
+/**
+ * Items without the end-of-stream marker (what `next()` gives).
+ *
+ * @example
+ * type N = Item<number | typeof StopIteration>; // number
+ */
 export type Item<T> = Exclude<T, typeof StopIteration>;
 
 function checkMaxsize(maxsize: unknown, what: string): number {
@@ -529,7 +544,12 @@ export function pythonOrder(a: unknown, b: unknown): number {
   );
 }
 
-/** Options of PriorityQueue: `compare(a, b)` < 0 when `a` comes out first. */
+/**
+ * Options of PriorityQueue: `compare(a, b)` < 0 when `a` comes out first.
+ *
+ * @example
+ * new PriorityQueue<Job>(null, { compare: (a, b) => a.due - b.due });
+ */
 export interface PriorityQueueInit<T> extends QueueInit<T> {
   compare?: (a: T, b: T) => number;
 }
