@@ -1,0 +1,140 @@
+/**
+ * gevent's signal handling: `signalHandler(signum, fn, ...args)` runs `fn(...args)` in a new
+ * greenlet each time the process receives the signal (Node's `process.on(signal)` underneath),
+ * and `shutdown()` kills every other greenlet so the program can end cleanly.
+ *
+ * @example
+ * import { run, spawn, sleep } from 'geventjs';
+ * import { signalHandler, shutdown } from 'geventjs/signal';
+ * signalHandler('SIGQUIT', shutdown);
+ * await run(function* () { yield* spawn(function* () { yield* sleep(1000); }).join(); });
+ */
+import { constants } from 'node:os';
+import { Greenlet, spawn } from './greenlet.js';
+import { describeValue, getcurrent } from './hub.js';
+import { Op, doneOp } from './op.js';
+import { killall } from './wait.js';
+
+// Captured at load: a monkey patch must not see or wrap our listeners.
+const processOn = process.on.bind(process);
+const processOff = process.off.bind(process);
+
+/** Signal names by number, for handlers given a number (Python style). */
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
+);
+
+/** Signals Node cannot listen for (the OS does not let a process catch them). */
+const UNCATCHABLE = new Set(['SIGKILL', 'SIGSTOP']);
+
+function signalName(signum: unknown): NodeJS.Signals {
+  if (typeof signum === 'number') {
+    const name = signalNames.get(signum);
+    if (name === undefined) throw new RangeError(`signalHandler(signum): no signal has number ${signum}; pass a name like 'SIGUSR2'`);
+    return checkCatchable(name);
+  }
+  if (typeof signum !== 'string') {
+    throw new TypeError(`signalHandler(signum) needs a signal name or number, got ${describeValue(signum)}; pass e.g. 'SIGUSR2'`);
+  }
+  if (!(signum in constants.signals)) {
+    throw new RangeError(`signalHandler(signum): unknown signal ${JSON.stringify(signum)}; pass a name like 'SIGUSR2' or 'SIGQUIT'`);
+  }
+  return checkCatchable(signum as NodeJS.Signals);
+}
+
+function checkCatchable(name: NodeJS.Signals): NodeJS.Signals {
+  if (UNCATCHABLE.has(name)) throw new RangeError(`signalHandler(signum): ${name} cannot be caught by any process; pick another signal`);
+  return name;
+}
+
+/**
+ * An installed signal handler; `cancel()` removes it (Node's default action for the signal
+ * comes back once no listener is left).
+ *
+ * @example
+ * const h = signalHandler('SIGUSR2', () => console.log('usr2'));
+ * h.cancel();
+ */
+export class SignalHandler {
+  /** The signal's name, e.g. 'SIGUSR2'. */
+  readonly signal: NodeJS.Signals;
+  private readonly listener: () => void;
+  private active = true;
+
+  /** @internal use signalHandler() */
+  constructor(signal: NodeJS.Signals, fn: (...args: any[]) => unknown, args: unknown[]) {
+    this.signal = signal;
+    // A new greenlet per delivery, as gevent does: a slow handler never delays the next signal.
+    this.listener = () => {
+      spawn(fn, ...args);
+    };
+    processOn(signal, this.listener);
+  }
+
+  /** Whether it is still installed. */
+  get ref(): boolean {
+    return this.active;
+  }
+
+  /**
+   * Removes the handler; calling it again does nothing.
+   *
+   * @example
+   * handler.cancel();
+   */
+  cancel(): void {
+    if (!this.active) return;
+    this.active = false;
+    processOff(this.signal, this.listener);
+  }
+}
+
+/**
+ * Runs `fn(...args)` in a new greenlet every time the process receives `signum` (a name such
+ * as 'SIGUSR2', or its number). Returns the handler; `cancel()` removes it. As with Node's
+ * own listeners, a handler does not keep the program alive by itself.
+ *
+ * @example
+ * const h = signalHandler('SIGUSR2', (who: string) => console.log('signal for', who), 'me');
+ * process.kill(process.pid, 'SIGUSR2'); // prints "signal for me" soon after
+ */
+export function signalHandler<A extends unknown[]>(signum: NodeJS.Signals | number, fn: (...args: A) => unknown, ...args: A): SignalHandler {
+  const name = signalName(signum);
+  if (typeof fn !== 'function') {
+    throw new TypeError(`signalHandler(signum, fn) needs a function to run, got ${describeValue(fn)}`);
+  }
+  return new SignalHandler(name, fn as (...a: unknown[]) => unknown, args);
+}
+
+/**
+ * Kills every live greenlet except the caller (with GreenletExit, so their `finally` blocks
+ * run) and waits for them to die: nothing is left to keep the program running. The analog of
+ * the seed's `gevent.shutdown`. It is an Op; used directly as a signal handler it runs in the
+ * handler's own greenlet.
+ *
+ * @example
+ * signalHandler('SIGQUIT', shutdown);
+ * // or, in a greenlet: yield* shutdown();
+ */
+export function shutdown(): Op<void> {
+  const others = liveGreenletsBut(getcurrent());
+  if (others.length === 0) return doneOp(undefined);
+  return killall(others);
+}
+
+/**
+ * The live greenlets other than `self`. The hub keeps them in a doubly linked list for its
+ * "would block forever" report; walking it both ways from a live greenlet reaches them all
+ * without a second registry (which would cost every spawn).
+ */
+function liveGreenletsBut(self: Greenlet | null): Greenlet[] {
+  if (self === null) {
+    throw new Error('shutdown() must run inside a greenlet (it needs one live greenlet to find the others); use run(shutdown) or a signal handler');
+  }
+  // Newest first in the list: go to the oldest end, then back, so they die in spawn order.
+  let oldest: Greenlet = self;
+  while (oldest._liveNext !== null) oldest = oldest._liveNext;
+  const out: Greenlet[] = [];
+  for (let g: Greenlet | null = oldest; g !== null; g = g._livePrev) if (g !== self) out.push(g);
+  return out;
+}

@@ -1,0 +1,53 @@
+/**
+ * signal.ts: handlers run in a new greenlet per delivery in a real child process (signals sent
+ * with process.kill), cancel() restores Node's default action, shutdown() kills the other
+ * greenlets, bad input.
+ */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { GreenletExit, run, sleep, spawn } from '../src/index.js';
+import { shutdown, signalHandler } from '../src/signal.js';
+
+// The fixture runs on dist/ (built by `npm test` before vitest runs).
+const fixture = path.join(__dirname, 'fixtures', 'signal-usr2.js');
+
+describe('signalHandler', () => {
+  it('runs fn with its args in a new greenlet per signal; cancel brings the default action back', () => {
+    const r = spawnSync(process.execPath, [fixture], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stdout).toBe(
+      ['usr2 in a new greenlet; usr2 in a new greenlet', 'by number', 'cancelled: listeners 0, ref false', ''].join('\n'),
+    );
+    expect(r.signal).toBe('SIGUSR2');
+  }, 60_000);
+
+  it('refuses unknown, uncatchable or mistyped signals and a missing function', () => {
+    expect(() => signalHandler('SIGNOPE' as never, () => {})).toThrow(RangeError);
+    expect(() => signalHandler('SIGNOPE' as never, () => {})).toThrow(/unknown signal "SIGNOPE"/);
+    expect(() => signalHandler(9999, () => {})).toThrow(/no signal has number 9999/);
+    expect(() => signalHandler('SIGKILL', () => {})).toThrow(/cannot be caught/);
+    expect(() => signalHandler({} as never, () => {})).toThrow(TypeError);
+    expect(() => signalHandler('SIGUSR2', 'nope' as never)).toThrow(/needs a function/);
+    expect(process.listenerCount('SIGUSR2')).toBe(0);
+  });
+});
+
+describe('shutdown', () => {
+  it('kills every other live greenlet with GreenletExit, running their finally blocks', async () => {
+    const cleaned: number[] = [];
+    const sleepers = [1, 2, 3].map((i) => spawn(function* () {
+      try { yield* sleep(1000); } finally { cleaned.push(i); }
+    }));
+    const r = await run(function* () {
+      yield* sleep(0);
+      yield* shutdown();
+      return sleepers.map((g) => [g.dead, (g.value as unknown) instanceof GreenletExit]);
+    });
+    expect(r).toEqual([[true, true], [true, true], [true, true]]);
+    expect(cleaned).toEqual([1, 2, 3]);
+  });
+
+  it('outside a greenlet it says where it must run', () => {
+    expect(() => shutdown()).toThrow(/must run inside a greenlet/);
+  });
+});
