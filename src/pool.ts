@@ -248,6 +248,11 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     g.rawlink(this.leave);
   }
 
+  /** @internal So that after join() or kill() the group is empty at once, not a hub turn later. */
+  _pruneDead(): void {
+    for (const g of this.members) if (g.dead) this.discard(g);
+  }
+
   /** Removes a greenlet (it keeps running). */
   discard(g: AnyGreenlet): void {
     if (!this.members.delete(g)) return;
@@ -330,6 +335,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     const timeout = opts.timeout ?? null;
     const deadline = timeout === null ? Infinity : Date.now() + checkedSeconds(timeout, 'Group.join({ timeout })') * 1000;
     const members = this.members;
+    const self = this;
     return opFrom(function* () {
       // The dead leave on a later hub turn (their links run then): wait only for the living.
       for (let gs = living(members); gs.length > 0; gs = living(members)) {
@@ -337,6 +343,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
         if (left === 0) return false;
         yield* joinall(gs, { timeout: left, raiseError: opts.raiseError ?? false });
       }
+      self._pruneDead();
       return true;
     }, 'Group.join()');
   }
@@ -356,6 +363,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     if (opts.block === false) return doneOp(undefined);
     const deadline = timeout === null ? Infinity : Date.now() + timeout * 1000;
     const me = getcurrent();
+    const self = this;
     return opFrom(function* () {
       // Members spawned while we wait get killed too, as gevent's Group.kill does.
       for (let gs = all().filter((g) => g !== me); gs.length > 0; gs = all().filter((g) => g !== me)) {
@@ -364,6 +372,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
         for (const g of gs) g.kill({ exception: opts.exception, block: false });
         yield* joinall(gs, { timeout: left });
       }
+      self._pruneDead();
     }, 'Group.kill()');
   }
 
