@@ -117,6 +117,21 @@ describe('Group', () => {
     expect(unordered).toEqual([10, 20, 30]);
   });
 
+  it('a reader killed after a result was handed to it leaves that result for the next reader', async () => {
+    const group = new Group();
+    const r = await run(function* () {
+      const it = group.imapUnordered(function* (x: number) { yield* sleep(0.01); return x; }, [7]);
+      const a = spawn(function* () { return yield* it.next(); });
+      yield* sleep(0.002); // the item runs and reader a waits
+      const [item] = group.greenlets;
+      // Runs right after the imap's own link has handed the result to a, before a runs.
+      item!.link(() => a.kill({ block: false }));
+      yield* joinall([a]);
+      return [(a.value as unknown) instanceof GreenletExit, yield* it.next(), yield* it.next()];
+    });
+    expect(r).toEqual([true, { done: false, value: 7 }, { done: true, value: undefined }]);
+  });
+
   it('imap is AsyncIterable outside greenlets', async () => {
     const group = new Group();
     const seen: number[] = [];
