@@ -10,7 +10,6 @@
 import Module from 'node:module';
 import * as path from 'node:path';
 import shimmer from 'shimmer';
-import { Hook } from 'require-in-the-middle';
 import { timersPatch } from '../patches/timers.js';
 import { dnsPatch } from '../patches/dns.js';
 import { childProcessPatch } from '../patches/child_process.js';
@@ -59,7 +58,6 @@ const saved = new Map<string, SavedItem[]>();
 /** Where each module was patched from (a stack line), for report(). */
 const patchedFrom = new Map<string, string>();
 let lastOptions: string | null = null;
-let hook: Hook | null = null;
 let warnedEarly: string[] = [];
 
 const ownDir = path.resolve(__dirname, '..');
@@ -187,18 +185,6 @@ function warnIfLate(names: string[]): void {
   );
 }
 
-function installHook(names: string[]): void {
-  if (hook !== null) return;
-  hook = new Hook(names, (exports, name) => {
-    const bare = name.replace(/^node:/, '');
-    if (MODULE_NAMES.includes(bare) && !saved.has(bare) && lastOptions !== null) {
-      const wanted = JSON.parse(lastOptions) as Record<string, boolean>;
-      if (wanted[bare] !== false) patchModule(bare);
-    }
-    return exports;
-  });
-}
-
 /**
  * Patches every module (or those the options leave on), like gevent's `patch_all()`. Calling
  * it again is harmless; with different options it warns and patches what is newly asked for.
@@ -218,7 +204,6 @@ export function patchAll(options?: PatchAllOptions): void {
   const names = MODULE_NAMES.filter((n) => opts[n as keyof PatchAllOptions] !== false);
   warnIfLate(names);
   for (const name of names) patchModule(name);
-  installHook(names);
 }
 
 /**
@@ -272,8 +257,6 @@ export function unpatchAll(): void {
   saved.clear();
   patchedFrom.clear();
   lastOptions = null;
-  hook?.unhook();
-  hook = null;
   Module.syncBuiltinESMExports();
 }
 
