@@ -219,6 +219,30 @@ describe('Pool', () => {
     expect(r).toEqual([0, 1]);
   });
 
+  it('apply gives the value; applyAsync gives the greenlet and calls back', async () => {
+    const pool = new Pool(1);
+    const got: number[] = [];
+    const r = await run(function* () {
+      const v: number = yield* pool.apply(double, [5]);
+      const g = yield* pool.applyAsync(double, [6], (x) => got.push(x));
+      yield* g.join();
+      yield* sleep(0);
+      return [v, g.value];
+    });
+    expect(r).toEqual([10, 12]);
+    expect(got).toEqual([12]);
+  });
+
+  it('new Group(greenlets) starts with those members', async () => {
+    await run(function* () {
+      const a = spawn(function* () { yield* sleep(0.001); });
+      const group = new Group([a]);
+      expect(group.has(a)).toBe(true);
+      expect(yield* group.join()).toBe(true);
+      expect(group.size).toBe(0);
+    });
+  });
+
   it('kill kills all members and frees their slots', async () => {
     const pool = new Pool(3);
     await run(function* () {
