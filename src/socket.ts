@@ -685,7 +685,7 @@ class AcceptWait extends Wait<[GSocket, Address]> {
   }
 
   override undo(_g: Greenlet, value: unknown): void {
-    this.listener._pending.unshift((value as [GSocket, Address])[0]._ns);
+    this.listener._giveBack(value as [GSocket, Address]);
   }
 
   override describe(): string {
@@ -703,7 +703,7 @@ class AcceptWait extends Wait<[GSocket, Address]> {
  */
 export class GListener {
   /** @internal Connections not yet accepted. */
-  _pending: net.Socket[] = [];
+  _pending: [GSocket, Address][] = [];
   /** @internal Greenlets waiting in accept(). */
   _acceptors = new ParkingLot<AcceptWait>();
   private _closed = false;
@@ -726,26 +726,26 @@ export class GListener {
   }
 
   private onConnection(ns: net.Socket): void {
-    // TCP_NODELAY stays off by default, as in gevent (setNoDelay() turns it on).
-    const w = this._acceptors.shift();
-    if (w === null) {
-      this._pending.push(ns);
-      // Unaccepted sockets must not die of an unhandled 'error' (a reset before accept).
-      ns.on('error', ignore);
-      return;
-    }
+    // TCP_NODELAY stays off by default, as in gevent (setNoDelay() turns it on). Wrapped at
+    // once: its bytes (and a reset before accept) are kept by the GSocket until someone reads.
     const sock = GSocket.wrap(ns);
-    wake(w.g!, [sock, sock.getpeername()]);
+    const conn: [GSocket, Address] = [sock, sock.getpeername()];
+    const w = this._acceptors.shift();
+    if (w === null) this._pending.push(conn);
+    else wake(w.g!, conn);
+  }
+
+  /** @internal A connection an interrupted accept() never received: to the next acceptor. */
+  _giveBack(conn: [GSocket, Address]): void {
+    const w = this._acceptors.shift();
+    if (w !== null) wake(w.g!, conn);
+    else this._pending.unshift(conn);
   }
 
   /** @internal A pending connection for `w`, or PARK. */
   _takeConnection(_w: AcceptWait): [GSocket, Address] | typeof PARK {
     if (this._closed) throw osError('EBADF', 'accept() on a closed listener; listen() again');
-    const ns = this._pending.shift();
-    if (ns === undefined) return PARK;
-    ns.removeListener('error', ignore);
-    const sock = GSocket.wrap(ns);
-    return [sock, sock.getpeername()];
+    return this._pending.shift() ?? PARK;
   }
 
   /**
@@ -773,7 +773,7 @@ export class GListener {
     if (this._closed) return;
     this._closed = true;
     this.server.close();
-    for (const ns of this._pending.splice(0)) ns.destroy();
+    for (const [sock] of this._pending.splice(0)) sock.close();
     const e = osError('EBADF', 'the listener was closed while this greenlet waited in accept()');
     for (let w = this._acceptors.shift(); w !== null; w = this._acceptors.shift()) wakeError(w.g!, e);
   }
@@ -784,7 +784,6 @@ export class GListener {
   }
 }
 
-function ignore(): void {}
 
 /** Waits for a Node server to be listening. */
 class ListenWait extends Wait<GListener> {

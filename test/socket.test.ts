@@ -295,6 +295,31 @@ describe('socket', () => {
     expect(got).toEqual([true, 'precious']);
   });
 
+  it('an accept() killed after a connection woke it hands the connection to the next waiting accept(), bytes intact', async () => {
+    const got = await run(function* () {
+      const l = yield* listen(['127.0.0.1', 0]);
+      const first = spawn(function* () {
+        return yield* l.accept();
+      });
+      const second = spawn(function* () {
+        return yield* l.accept(); // parked behind the first
+      });
+      yield* sleep(0.01);
+      l.server.once('connection', () => first.kill({ block: false }));
+      const c = yield* createConnection(l.getsockname());
+      yield* c.sendall('once');
+      c.shutdown(SHUT_WR);
+      yield* first.join();
+      const [s] = yield* second.get();
+      const data = yield* s.makefile().read();
+      c.close();
+      s.close();
+      l.close();
+      return [first.successful(), data.toString()];
+    });
+    expect(got).toEqual([true, 'once']);
+  });
+
   it('GSocket.wrap and GListener.wrap take Node objects that already exist', async () => {
     const server = net.createServer({ allowHalfOpen: true });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
