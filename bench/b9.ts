@@ -8,6 +8,7 @@
  *
  * @example
  * // npx tsc -p tsconfig.json && node dist/bench/b9.js [rounds]
+ * // node dist/bench/b9.js inprocess [rounds]   (part 1 only, in one warm process)
  */
 import { exec, execFileSync, execFile } from 'node:child_process';
 import * as os from 'node:os';
@@ -100,9 +101,37 @@ async function execPart(n: number): Promise<number[]> {
   ];
 }
 
+/**
+ * The same workload in one process, patching and unpatching between rounds: both sides have
+ * geventjs loaded and warm, so the difference is the wrappers alone.
+ */
+async function inProcess(rounds: number): Promise<void> {
+  const monkey = require('../src/monkey.js') as typeof import('../src/monkey.js');
+  const plain: number[] = [];
+  const patched: number[] = [];
+  const once = async () => {
+    const t0 = performance.now();
+    await immediates(1_000_000);
+    await timeouts(100_000);
+    await lookups(10_000);
+    return performance.now() - t0;
+  };
+  await once(); // warm-up
+  for (let i = 0; i < rounds; i++) {
+    plain.push(await once());
+    monkey.patchAll();
+    patched.push(await once());
+    monkey.unpatchAll();
+  }
+  const p = median(plain);
+  const q = median(patched);
+  console.log(`B9 same process, alternating: unpatched ${p.toFixed(0)} ms, patched ${q.toFixed(0)} ms, ratio ${(q / p).toFixed(3)}`);
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2];
   if (mode === 'plain' || mode === 'patched') return child(mode === 'patched');
+  if (mode === 'inprocess') return inProcess(Number(process.argv[3] ?? 7));
   console.log(`node dist/bench/b9.js ${ROUNDS}  (load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
   const plain: number[] = [];
   const patched: number[] = [];

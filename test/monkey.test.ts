@@ -42,12 +42,18 @@ describe('child_process patch', () => {
     expect(lines[lines.length - 1].green.code).toBe('ENOBUFS');
   }, 60_000);
 
-  it('a ticker keeps going while a greenlet waits in yield execSync, and a timed-out greenlet kills its child', async () => {
+  it('a ticker keeps going while a greenlet waits in yield execSync, a timed-out greenlet kills its child, yield child gives its exit', async () => {
     const r = await json([fixture('monkey-concurrency.js')]);
     expect(r.out).toBe('done\n');
     expect(r.ticksDuringSleep).toBeGreaterThan(3);
     expect(r.victim).toBe('timed out');
     expect(r.childAlive).toBe(false);
+    expect(r.children).toEqual({
+      exited: { code: 3, signal: null },
+      signalled: { code: null, signal: 'SIGKILL' },
+      fromExec: { code: 0, signal: null },
+      done: { code: 0, signal: null },
+    });
   }, 60_000);
 });
 
