@@ -30,11 +30,14 @@ function main(argv: string[]): void {
   patchAll();
   // Make the script the main module, as `node script.js` would: argv, require.main, exit status.
   process.argv = [process.argv[0], file, ...argv.slice(1)];
-  process.on('uncaughtException', (err) => {
+  try {
+    (Module as unknown as { runMain(file?: string): void }).runMain(file);
+  } catch (err) {
+    // Thrown while the script loads (a CommonJS script runs synchronously here). Later errors
+    // are the script's own business: its handlers, or Node's usual report and exit status 1.
     process.stderr.write(`geventjs: ${script} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-  (Module as unknown as { runMain(file?: string): void }).runMain(file);
+    process.exitCode = 1;
+  }
 }
 
 main(process.argv.slice(2));
