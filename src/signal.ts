@@ -107,10 +107,11 @@ export function signalHandler<A extends unknown[]>(signum: NodeJS.Signals | numb
 }
 
 /**
- * Kills every live greenlet except the caller (with GreenletExit, so their `finally` blocks
- * run) and waits for them to die: nothing is left to keep the program running. The analog of
- * the seed's `gevent.shutdown`. It is an Op; used directly as a signal handler it runs in the
- * handler's own greenlet.
+ * Kills every live greenlet (with GreenletExit, so their `finally` blocks run) and waits for
+ * them to die, except the caller and the greenlets top-level code awaits through `run()`: those
+ * are the analog of gevent's main greenlet, which shutdown leaves to finish (its joins on the
+ * killed greenlets return). The analog of the seed's `gevent.shutdown`. It is an Op; used
+ * directly as a signal handler it runs in the handler's own greenlet.
  *
  * @example
  * signalHandler('SIGQUIT', shutdown);
@@ -123,7 +124,7 @@ export function shutdown(): Op<void> {
 }
 
 /**
- * The live greenlets other than `self`. The hub keeps them in a doubly linked list for its
+ * The live greenlets other than `self` and the run() roots. The hub keeps them in a doubly linked list for its
  * "would block forever" report; walking it both ways from a live greenlet reaches them all
  * without a second registry (which would cost every spawn).
  */
@@ -135,6 +136,6 @@ function liveGreenletsBut(self: Greenlet | null): Greenlet[] {
   let oldest: Greenlet = self;
   while (oldest._liveNext !== null) oldest = oldest._liveNext;
   const out: Greenlet[] = [];
-  for (let g: Greenlet | null = oldest; g !== null; g = g._livePrev) if (g !== self) out.push(g);
+  for (let g: Greenlet | null = oldest; g !== null; g = g._livePrev) if (g !== self && !g._awaited) out.push(g);
   return out;
 }

@@ -33,7 +33,7 @@ describe('signalHandler', () => {
 });
 
 describe('shutdown', () => {
-  it('kills every other live greenlet with GreenletExit, running their finally blocks', async () => {
+  it('kills every other live greenlet with GreenletExit, running their finally blocks, in spawn order', async () => {
     const cleaned: number[] = [];
     const sleepers = [1, 2, 3].map((i) => spawn(function* () {
       try { yield* sleep(1000); } finally { cleaned.push(i); }
@@ -45,6 +45,17 @@ describe('shutdown', () => {
     });
     expect(r).toEqual([[true, true], [true, true], [true, true]]);
     expect(cleaned).toEqual([1, 2, 3]);
+  });
+
+  it('leaves the greenlets awaited by run() (the main greenlet analog) to finish', async () => {
+    const sleeper = spawn(function* () { yield* sleep(1000); });
+    const root = run(function* () {
+      yield* sleeper.join();
+      return 'the root joined the killed greenlet and finished';
+    });
+    await run(function* () { yield* sleep(0.01); yield* shutdown(); });
+    expect(await root).toBe('the root joined the killed greenlet and finished');
+    expect(sleeper.dead).toBe(true);
   });
 
   it('outside a greenlet it says where it must run', () => {
