@@ -12,7 +12,8 @@ class HandlerPool {
   /** The fake job: "receives" forever until killed. */
   *listen(name: string) {
     try {
-      for (;;) yield* sleep(0.01); // socket.recv() in the seed
+      // socket.recv() in the seed: here, a wait for data that never comes.
+      for (;;) yield* sleep(60);
     } finally {
       console.log(`${name} stopped`);
     }

@@ -62,9 +62,10 @@ class AcquireWait extends Wait<boolean> {
     return false;
   }
 
-  // The slot reached us but we were killed before running: pass it on.
-  override undo(): void {
-    this.sem.release();
+  // The slot reached us but we were killed before running: pass it on. A wait woken by its
+  // time limit was woken with false and holds no slot.
+  override undo(_g: Greenlet, value: unknown): void {
+    if (value === true) this.sem.release();
   }
 
   override describe(): string {

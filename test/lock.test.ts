@@ -78,6 +78,19 @@ describe('Semaphore', () => {
     expect(sem.counter).toBe(1);
   });
 
+  it('a waiter killed after its time limit woke it, before it ran, gives back nothing (it had no slot)', async () => {
+    const sem = new Semaphore(0);
+    await run(function* () {
+      const g = spawn(function* () { return yield* sem.acquire({ timeout: 60 }); });
+      yield* sleep(0);
+      // What the hub does when the time limit runs out; then a kill lands before g runs.
+      (g._wait as unknown as { fire(): void }).fire();
+      g.kill({ block: false });
+      yield* g.join();
+    });
+    expect(sem.counter).toBe(0);
+  });
+
   it('waitAvailable waits for a free slot without taking it, and gives the counter after a timeout', async () => {
     const sem = new Semaphore(0);
     const r = await run(function* () {
