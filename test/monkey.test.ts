@@ -76,6 +76,8 @@ describe('timers and dns patches', () => {
       cbInside: ['127.0.0.1', 4],
       timerCbInside: 'cb',
       slept: true,
+      badDelayType: 'TypeError: setTimeout(ms) in a greenlet takes milliseconds as a number, got string; write yield setTimeout(100)',
+      badDelayValue: 'RangeError',
     });
     expect(r.dropped).toContain('execSync("true")');
     expect(r.dropped).toContain("monkey.getOriginal('child_process', 'execSync')");
