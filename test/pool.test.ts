@@ -179,6 +179,20 @@ describe('Pool', () => {
     expect(pool.freeCount()).toBe(2);
   });
 
+  it('greenlets waiting in spawn get slots in the order they asked', async () => {
+    const pool = new Pool(1);
+    const order: number[] = [];
+    await run(function* () {
+      yield* pool.spawn(function* () { yield* sleep(0.005); });
+      const spawners = [0, 1, 2, 3].map((i) => spawn(function* () {
+        yield* pool.spawn(function* () { order.push(i); yield* sleep(0); });
+      }));
+      yield* joinall(spawners);
+      yield* pool.join();
+    });
+    expect(order).toEqual([0, 1, 2, 3]);
+  });
+
   it('map never runs more than size at once and keeps order', async () => {
     const pool = new Pool(3);
     let running = 0;
