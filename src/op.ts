@@ -189,6 +189,9 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
       return;
     }
     opTracking.wake(g, v);
+    // Woken by its own time limit, not by the primitive: if the greenlet is interrupted before
+    // it runs, there is nothing to give back, so `undo` must not see this value.
+    g._wait = null;
   }
 
   /** Finish without parking if possible; return PARK to park. */

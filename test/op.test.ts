@@ -281,6 +281,33 @@ describe('Wait', () => {
     expect(msg).toBe('bad park');
   });
 
+  it('a wait woken by its own time limit and killed before it ran does not undo anything', async () => {
+    const undone: unknown[] = [];
+    class Slot extends Wait<boolean> {
+      constructor() {
+        super();
+        this.expireAfter(0.01, 'Slot({ timeout })');
+      }
+      park(): void {}
+      override timedOut(): boolean {
+        return false;
+      }
+      override undo(_g: Greenlet, value: unknown): void {
+        undone.push(value);
+      }
+    }
+    const waiter = spawn(function* () {
+      return yield* new Slot();
+    });
+    await run(function* () {
+      // Wait until the time limit has woken the waiter, then kill it before it runs.
+      while (waiter._state !== 1 /* READY */) yield* sleep(0.001);
+      yield* waiter.kill();
+    });
+    expect(waiter.successful()).toBe(true); // killed with GreenletExit
+    expect(undone).toEqual([]);
+  });
+
   it('PARK is a unique symbol', () => {
     expect(typeof PARK).toBe('symbol');
   });
