@@ -48,7 +48,13 @@ export const STDOUT = -2;
  */
 export const DEVNULL = -3;
 
-/** Where one of the child's streams goes: a constant above, a file descriptor, a stream, or inherit (undefined/null). */
+/**
+ * Where one of the child's streams goes: a constant above, a file descriptor, a stream, or
+ * inherit (undefined/null).
+ *
+ * @example
+ * const toLog: StdioSpec = fs.openSync('/tmp/child.log', 'w');
+ */
 export type StdioSpec = typeof PIPE | typeof STDOUT | typeof DEVNULL | number | Readable | Writable | null | undefined;
 
 /**
@@ -71,7 +77,12 @@ export interface PopenOptions {
   encoding?: BufferEncoding;
 }
 
-/** Output as the options ask for it: strings with `text`/`encoding`, else Buffers. */
+/**
+ * Output as the options ask for it: strings with `text`/`encoding`, else Buffers.
+ *
+ * @example
+ * const [out]: [Output | null, Output | null] = yield* p.communicate();
+ */
 export type Output = Buffer | string;
 
 /**
@@ -153,7 +164,7 @@ export class FileNotFoundError extends Error {
   readonly syscall: string | undefined;
   readonly path: string | undefined;
   constructor(cause: NodeJS.ErrnoException) {
-    super(`${cause.message}: no such program; check the command name and PATH (or pass shell: true for a command line)`);
+    super(`${cause.message}: no such program or cwd; check the command name, PATH and cwd (or pass shell: true for a command line)`);
     this.name = 'FileNotFoundError';
     this.errno = cause.errno;
     this.syscall = cause.syscall;
@@ -245,7 +256,12 @@ export class PipeWriter {
 
 function ignore(): void {}
 
-/** Options of the waits that take a time limit. */
+/**
+ * Options of the waits that take a time limit (seconds; null or left out for none).
+ *
+ * @example
+ * yield* p.wait({ timeout: 2.5 });
+ */
 export interface TimeoutOption {
   timeout?: number | null;
 }

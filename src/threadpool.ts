@@ -70,7 +70,13 @@ interface Task {
   result: AsyncResult<any>;
 }
 
-/** The error a task threw in its thread, rebuilt in this one (same name, message and stack). */
+/**
+ * The error a task threw in its thread, rebuilt in this one (same name, message and stack).
+ *
+ * @example
+ * try { yield* pool.apply(() => { throw new RangeError('no'); }); }
+ * catch (e) { (e as ThreadError).name; } // 'RangeError'
+ */
 export class ThreadError extends Error {
   /** Node's error code, when the thrown error had one. */
   code?: string;
