@@ -131,6 +131,18 @@ describe('Popen', () => {
     expect(r).toEqual([true, 'early\n', ['early\n', null], -9]);
   });
 
+  it('stdin.write and close feed the child; a write of a wrong type is a TypeError', async () => {
+    const out = await run(function* () {
+      const p = new Popen(['cat'], { stdin: PIPE, stdout: PIPE, text: true });
+      expect(() => p.stdin!.write(42 as never)).toThrow(/needs a string or a Buffer/);
+      p.stdin!.write('one ');
+      p.stdin!.write(Buffer.from('two'));
+      p.stdin!.close();
+      return [yield* p.stdout!.read(), yield* p.wait()];
+    });
+    expect(out).toEqual(['one two', 0]);
+  });
+
   it('stdout.read() gives everything once the pipe closes', async () => {
     const out = await run(function* () {
       const p = new Popen(['printf', 'a\\nb'], { stdout: PIPE, text: true });
@@ -181,24 +193,32 @@ describe('killed or timed-out waiters never orphan the child', () => {
   it('property: a fan-out of sleep children under random kills and timeouts leaves none behind', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ sleep: fc.integer({ min: 1, max: 30 }), action: fc.constantFrom('kill', 'timeout', 'waitTimeout', 'none'), at: fc.integer({ min: 0, max: 40 }) }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.record({
+          sleep: fc.integer({ min: 1, max: 30 }),
+          action: fc.constantFrom('kill', 'timeout', 'waitTimeout', 'none'),
+          at: fc.integer({ min: 0, max: 40 }),
+          via: fc.constantFrom('wait', 'communicate'),
+        }), { minLength: 1, maxLength: 8 }),
         async (plans) => {
           const pids: number[] = [];
           await run(function* () {
             const gs = plans.map((plan) => spawn(function* () {
-              const p = new Popen(['sleep', String(plan.sleep / 100)]);
+              const p = new Popen(['sleep', String(plan.sleep / 100)], { stdout: PIPE });
               pids.push(p.pid!);
+              // The wait under attack: Popen.wait or Popen.communicate, with or without its own timeout.
+              const timeout = plan.action === 'waitTimeout' ? plan.at / 1000 : null;
+              const waitOn = () => (plan.via === 'wait' ? p.wait({ timeout }) : p.communicate(null, { timeout }));
               if (plan.action === 'timeout') {
                 const t = Timeout.start(plan.at / 1000);
-                try { yield* p.wait(); } catch (e) { if (e !== t) throw e; } finally { t.cancel(); }
+                try { yield* waitOn(); } catch (e) { if (e !== t) throw e; } finally { t.cancel(); }
               } else if (plan.action === 'waitTimeout') {
-                try { yield* p.wait({ timeout: plan.at / 1000 }); } catch (e) {
+                try { yield* waitOn(); } catch (e) {
                   if (!(e instanceof TimeoutExpired)) throw e;
-                  p.kill();
+                  p.kill(); // an own timeout leaves the child running: ours to end
                   yield* p.wait();
                 }
               } else {
-                yield* p.wait();
+                yield* waitOn();
               }
             }));
             for (const [i, plan] of plans.entries()) {
