@@ -286,7 +286,7 @@ describe('Wait', () => {
     class Slot extends Wait<boolean> {
       constructor() {
         super();
-        this.expireAfter(0.01, 'Slot({ timeout })');
+        this.expireAfter(10, 'Slot({ timeout })');
       }
       park(): void {}
       override timedOut(): boolean {
@@ -296,12 +296,15 @@ describe('Wait', () => {
         undone.push(value);
       }
     }
+    const slot = new Slot();
     const waiter = spawn(function* () {
-      return yield* new Slot();
+      return yield* slot;
     });
     await run(function* () {
-      // Wait until the time limit has woken the waiter, then kill it before it runs.
-      while (waiter._state !== 1 /* READY */) yield* sleep(0.001);
+      yield* sleep(0.01); // the waiter is parked on the slot now
+      // Its time limit runs out (what the timer heap calls), and in the same hub turn,
+      // before the waiter runs, it is killed.
+      slot.fire();
       yield* waiter.kill();
     });
     expect(waiter.successful()).toBe(true); // killed with GreenletExit
