@@ -3,6 +3,7 @@
  * source and module functions, errors thrown at the yield, a killed waiter leaves the pool
  * working, kill/close/join, bad input.
  */
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GreenletExit, Timeout, run, sleep, spawn } from '../src/index.js';
@@ -123,6 +124,12 @@ describe('ThreadPool', () => {
     });
     expect(r).toEqual(['ThreadPool was killed before this task finished', 'ThreadPool was killed before this task finished']);
     expect(() => pool.spawn(spin, 1)).toThrow(/the pool is closed/);
+  }, 60_000);
+
+  it('idle threads do not keep a program alive that never closes its pool', () => {
+    // Runs on dist/ (built by `npm test` before vitest runs).
+    const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'threadpool-no-close.js')], { encoding: 'utf8', timeout: 60_000 });
+    expect([r.stdout, r.status, r.signal]).toEqual(['[2,4,6]\n', 0, null]);
   }, 60_000);
 
   it('bad input: size, function, args and items', async () => {
