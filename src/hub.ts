@@ -151,6 +151,16 @@ function schedule(): void {
   }
 }
 
+/**
+ * Runs the ready greenlets now, from the end of a Node I/O callback, instead of on the
+ * microtask after it: a socket's reader resumes inside the 'data' event that woke it. Outside
+ * such callbacks (user code calling `set()` or `put()`), wake-ups stay queued so no greenlet
+ * runs inside another's call.
+ */
+export function runNow(): void {
+  if (!draining && ready.length !== 0) drain();
+}
+
 /** Puts a greenlet whose state is already READY at the back of the ready queue. */
 export function enqueue(g: Greenlet): void {
   ready.push(g);

@@ -18,7 +18,7 @@
 import * as net from 'node:net';
 import { ConcurrentObjectUseError } from './errors.js';
 import type { Greenlet } from './greenlet.js';
-import { checkSeconds, describeValue, wake, wakeError } from './hub.js';
+import { checkSeconds, describeValue, runNow, wake, wakeError } from './hub.js';
 import { Op, opFrom, PARK, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 
@@ -245,10 +245,18 @@ export class GSocket {
 
   private constructor(ns: net.Socket) {
     this._ns = ns;
-    ns.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Each handler runs the greenlet it woke before returning (runNow): a reader resumes
+    // inside the 'data' event rather than one microtask hop later.
+    ns.on('data', (chunk: Buffer) => {
+      this.onData(chunk);
+      runNow();
+    });
     ns.on('end', () => this.onEnd());
     ns.on('error', (e: Error) => this.onError(e));
-    ns.on('drain', () => this.onDrain());
+    ns.on('drain', () => {
+      this.onDrain();
+      runNow();
+    });
     ns.on('close', () => this.onClose());
   }
 
