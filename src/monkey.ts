@@ -9,6 +9,7 @@
  */
 import Module from 'node:module';
 import * as path from 'node:path';
+import { Hook } from 'require-in-the-middle';
 import shimmer from 'shimmer';
 import { timersPatch } from '../patches/timers.js';
 import { dnsPatch } from '../patches/dns.js';
@@ -168,13 +169,45 @@ function loadedBuiltins(): string[] {
 // geventjs itself loads net (its sockets): a net loaded before this point tells us nothing.
 const loadedWithUs = new Set(loadedBuiltins());
 
+/**
+ * Between geventjs loading and the first patchAll(), a require-in-the-middle hook notes which
+ * file first requires each module we patch: a file that did so before patching may have copied
+ * an original out of it, and the warning can name that file exactly rather than guess from
+ * every module loaded. The hook goes away at the first patchAll(), so later requires pay
+ * nothing. (Patching itself is eager and in place: an ESM `import` of a builtin never passes
+ * through a require hook, so patching lazily at first require would miss it.)
+ */
+const requiredBefore = new Map<string, string>();
+let earlyHook: Hook | null = new Hook(['dns', 'child_process', 'net'], { internals: false }, (exports, name) => {
+  const by = requirerFile();
+  if (by !== undefined && !requiredBefore.has(name)) requiredBefore.set(name, by);
+  return exports;
+});
+
+/** The user file whose `require` is running: the first stack frame outside Node, geventjs and the hook. */
+function requirerFile(): string | undefined {
+  for (const line of (new Error().stack ?? '').split('\n').slice(1)) {
+    // "at fn (/abs/file.js:1:2)" or "at /abs/file.js:1:2"; not "node:internal/...".
+    const m = /(?:\(|at )((?:\/|[A-Za-z]:\\)[^():]+):\d+:\d+\)?$/.exec(line.trim());
+    if (m === null) continue;
+    const file = m[1]!;
+    if (file.startsWith(ownDir + path.sep) || file.includes(`${path.sep}node_modules${path.sep}`)) continue;
+    return file;
+  }
+  return undefined;
+}
+
 function warnIfLate(names: string[]): void {
+  earlyHook?.unhook();
+  earlyHook = null;
   const loadList = loadedBuiltins();
   // timers is loaded by Node itself at startup: only modules a program loads count.
   const early = names.filter(
     (n) => n !== 'timers' && loadList.includes(`NativeModule ${n}`) && !(n === 'net' && loadedWithUs.has('NativeModule net')),
   );
-  const users = modulesLoadedBefore();
+  // Precise where the hook saw the require; otherwise every user module loaded so far.
+  const seen = early.filter((n) => requiredBefore.has(n)).map((n) => `${requiredBefore.get(n)} (${n})`);
+  const users = seen.length > 0 ? seen : modulesLoadedBefore();
   if (early.length === 0 || users.length === 0 || warnedEarly.length > 0) return;
   warnedEarly = users;
   process.emitWarning(

@@ -28,3 +28,26 @@ describe('examples/demo.js', () => {
     expect(lines).toHaveLength(8);
   }, 60_000);
 });
+
+describe('examples/monkey-patch.ts', () => {
+  it('shows dns.lookup and setTimeout replaced in place by the patch and restored by unpatchAll', async () => {
+    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['dist/examples/monkey-patch.js'], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stdout, stderr }),
+      );
+    });
+    expect(code, stderr).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines.slice(0, 7)).toEqual([
+      "dns.lookup is Node's own: true",
+      'After monkey patch',
+      "dns.lookup is Node's own: false",
+      "getOriginal gives Node's own: true",
+      "setTimeout is Node's own: true",
+      'After monkey patch',
+      "setTimeout is Node's own: false",
+    ]);
+    expect(lines.slice(7, -1).map((l) => l.split(':')[0]).sort()).toEqual(['dns', 'timers']);
+    expect(lines.at(-1)).toBe("After unpatchAll, both are Node's own again: true");
+  }, 30_000);
+});

@@ -101,6 +101,14 @@ describe('net patch', () => {
 });
 
 describe('monkey registry', () => {
+  it('patchAll after a module required a patched builtin names exactly that module (the load hook saw it)', async () => {
+    const r = await json([fixture('monkey-early.js')]);
+    const late = r.warnings.filter((w: string) => w.includes('ran after'));
+    expect(late).toHaveLength(1);
+    expect(late[0]).toMatch(/monkey-early-user\.js \(child_process\)/);
+    expect(late[0]).not.toContain('monkey-early-other.js');
+  }, 30_000);
+
   it('unpatchAll restores every property exactly; repeats, different options and bad input behave as documented', async () => {
     const r = await json([fixture('monkey-registry.js')]);
     expect(r.patchedAll).toEqual([true, true, true, true]);
