@@ -3,22 +3,10 @@
  * dist/examples after the build, with their output checked.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const dist = join(__dirname, '..', 'dist', 'examples');
-
-function runExample(name: string): { stdout: string; stderr: string; status: number | null } {
-  const file = join(dist, `${name}.js`);
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
-  const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
-}
-
-function lines(s: string): string[] {
-  return s.split('\n').filter((l) => l !== '');
-}
+import { examplesDir as dist, lines, runExample } from './run-example.js';
 
 describe('examples (core)', () => {
   it('generator-basics: the generator hands out 0, 1, 2 and resumes where it stopped', () => {

@@ -2,23 +2,8 @@
  * The issue-3 event and queue examples (the seed's Event, AsyncResult, Queue, bounded Queue
  * and Actor examples), run as real Node processes from dist/examples after the build.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const dist = join(__dirname, '..', 'dist', 'examples');
-
-function runExample(name: string): { stdout: string; stderr: string; status: number | null } {
-  const file = join(dist, `${name}.js`);
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
-  const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
-}
-
-function lines(s: string): string[] {
-  return s.split('\n').filter((l) => l !== '');
-}
+import { lines, runExample } from './run-example.js';
 
 function workerLines(names: string[], from: number, to: number): string[] {
   const out: string[] = [];
