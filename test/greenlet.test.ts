@@ -16,19 +16,8 @@ import {
   Timeout,
   Wait,
 } from '../src/index.js';
+import { captureErrors } from './capture-errors.js';
 
-/** Captures config.errorStream while `fn` runs. */
-async function captureErrors(fn: () => Promise<unknown>): Promise<string> {
-  const saved = config.errorStream;
-  let text = '';
-  config.errorStream = { write: (s: string) => (text += s) };
-  try {
-    await fn();
-  } finally {
-    config.errorStream = saved;
-  }
-  return text;
-}
 
 /** A wait nothing wakes. */
 class Never extends Wait<void> {

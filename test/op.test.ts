@@ -17,6 +17,7 @@ import {
   Wait,
   wake,
 } from '../src/index.js';
+import { captureErrors } from './capture-errors.js';
 
 /** A Wait a test wakes by hand. */
 class Hand<T> extends Wait<T> {
@@ -26,18 +27,6 @@ class Hand<T> extends Wait<T> {
   }
 }
 
-/** Captures config.errorStream while `fn` runs. */
-async function captureErrors(fn: () => Promise<unknown>): Promise<string> {
-  const saved = config.errorStream;
-  let text = '';
-  config.errorStream = { write: (s: string) => (text += s) };
-  try {
-    await fn();
-  } finally {
-    config.errorStream = saved;
-  }
-  return text;
-}
 
 describe('yield* op is typed', () => {
   it('infers the value of yield* on an Op, a Greenlet get and a generator', async () => {

@@ -18,6 +18,7 @@ import {
   Timeout,
   wait,
 } from '../src/index.js';
+import { captureErrors as quietly } from './capture-errors.js';
 
 function* sleeper(s: number, v: string) {
   yield* sleep(s);
@@ -25,17 +26,6 @@ function* sleeper(s: number, v: string) {
 }
 
 /** Runs `fn` with config.errorStream captured; gives what was written. */
-async function quietly(fn: () => Promise<unknown>): Promise<string> {
-  const saved = config.errorStream;
-  let text = '';
-  config.errorStream = { write: (s: string) => (text += s) };
-  try {
-    await fn();
-  } finally {
-    config.errorStream = saved;
-  }
-  return text;
-}
 
 describe('joinall', () => {
   it('waits for all and gives them back in the order given', async () => {
