@@ -1,8 +1,9 @@
 /**
- * `npm start`: runs every compiled example in this folder one after another, each in its own
- * Node process, printing a header and then its output.
+ * `npm run examples`: runs every compiled example in this folder one after another, each in
+ * its own Node process, printing a header and then its output. An example that says it is
+ * "waiting for SIGxxx" (the seed's SIGQUIT example) is sent that signal, as a user would.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
@@ -12,13 +13,33 @@ const files = readdirSync(here)
   .filter((f) => f.endsWith('.js') && f !== self)
   .sort();
 
-let failed = 0;
-for (const f of files) {
-  console.log(`\n=== examples/${f.replace(/\.js$/, '.ts')} ===`);
-  const r = spawnSync(process.execPath, [join(here, f)], { stdio: 'inherit', timeout: 60_000 });
-  if (r.status !== 0) {
-    failed++;
-    console.log(`(exited with ${r.status ?? r.signal})`);
-  }
+function runOne(file: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(here, file)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      const asked = /waiting for (SIG[A-Z0-9]+)/.exec(chunk.toString());
+      if (asked) child.kill(asked[1] as NodeJS.Signals);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve(code ?? signal ?? 'unknown');
+    });
+  });
 }
-process.exitCode = failed === 0 ? 0 : 1;
+
+async function main(): Promise<void> {
+  let failed = 0;
+  for (const f of files) {
+    console.log(`\n=== examples/${f.replace(/\.js$/, '.ts')} ===`);
+    const status = await runOne(f);
+    if (status !== 0) {
+      failed++;
+      console.log(`(exited with ${status})`);
+    }
+  }
+  process.exitCode = failed === 0 ? 0 : 1;
+}
+
+void main();
