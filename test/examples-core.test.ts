@@ -96,4 +96,17 @@ describe('examples (core)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  it('run-all: an example waiting for a signal gets it and ends, so the whole run exits 0', () => {
+    const dir = mkdtempSync(join(dist, '..', 'examples-core-run-all-signal-'));
+    try {
+      for (const f of ['run-all', 'signal-shutdown']) copyFileSync(join(dist, `${f}.js`), join(dir, `${f}.js`));
+      const r = spawnSync(process.execPath, [join(dir, 'run-all.js')], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('joined: the program ends cleanly');
+      expect(r.stdout).not.toContain('exited with');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
