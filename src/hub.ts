@@ -172,22 +172,20 @@ export function enqueue(g: Greenlet): void {
  * does nothing, when `g` is not parked: a wake-up is delivered at most once.
  */
 export function wake(g: Greenlet, value: unknown): boolean {
-  if (g._state !== PARKED) return false;
-  if (g._wait!._heapIndex >= 0) timers.remove(g._wait!);
-  g._state = READY;
-  g._resume = value;
-  ready.push(g);
-  schedule();
-  return true;
+  return resume(g, value, 0);
 }
 
 /** Wakes a parked greenlet by throwing `err` at its `yield*`. At most once, like `wake`. */
 export function wakeError(g: Greenlet, err: unknown): boolean {
+  return resume(g, err, F_THROW);
+}
+
+function resume(g: Greenlet, value: unknown, throwFlag: number): boolean {
   if (g._state !== PARKED) return false;
   if (g._wait!._heapIndex >= 0) timers.remove(g._wait!);
   g._state = READY;
-  g._resume = err;
-  g._flags |= F_THROW;
+  g._resume = value;
+  g._flags |= throwFlag;
   ready.push(g);
   schedule();
   return true;
