@@ -163,26 +163,44 @@ function echoClient(port: number): number {
   return Number(out.roundtrips_per_sec);
 }
 
-async function runEcho(s: EchoServer): Promise<Outcome> {
+/** A started echo server: its child process and port, or why it is skipped. */
+type Started = { s: EchoServer; child: ChildProcess; port: number } | { skipped: string };
+
+async function startEcho(s: EchoServer): Promise<Started> {
   if (s.missing) return { skipped: s.missing };
   const port = await freePort();
   const child = spawn(s.cmd, [...s.args, String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     await waitListening(child, port);
     echoClient(port); // warm-up
-    const runs = Array.from({ length: B7_REPS }, () => echoClient(port));
-    return { system: s.system, ...stats(runs), unit: WORKLOADS.B7.unit, runs: runs.length };
+    return { s, child, port };
   } catch (e) {
-    return { skipped: `${s.system}: failed (${(e as Error).message})` };
-  } finally {
     child.kill();
+    return { skipped: `${s.system}: failed (${(e as Error).message})` };
   }
 }
 
-/** B7 always runs the raw Node server: every other row is reported against it. */
+/**
+ * B7 always runs the raw Node server: every other row is reported against it. All servers run
+ * at once and the client's runs alternate between them, round by round, so a swing in the
+ * machine's speed (the raw server's own throughput moves by up to 2x from minute to minute
+ * here) weighs on every row alike instead of on whichever server ran during it.
+ */
 async function b7(wanted: (system: string) => boolean): Promise<Outcome[]> {
-  const out: Outcome[] = [];
-  for (const s of echoServers()) if (s.system === 'raw node' || wanted(s.system)) out.push(await runEcho(s));
+  const started: Started[] = [];
+  for (const s of echoServers()) if (s.system === 'raw node' || wanted(s.system)) started.push(await startEcho(s));
+  const live = started.filter((x): x is Extract<Started, { s: EchoServer }> => 'child' in x);
+  const runs = new Map<EchoServer, number[]>(live.map((x) => [x.s, []]));
+  try {
+    for (let r = 0; r < B7_REPS; r++) for (const x of live) runs.get(x.s)!.push(echoClient(x.port));
+  } finally {
+    for (const x of live) x.child.kill();
+  }
+  const out: Outcome[] = started.map((x) =>
+    'child' in x
+      ? { system: x.s.system, ...stats(runs.get(x.s)!), unit: WORKLOADS.B7.unit, runs: B7_REPS }
+      : x,
+  );
   const raw = out.find((o): o is Row => 'system' in o && o.system === 'raw node');
   for (const o of out) if ('system' in o && raw) o.extra = { '× raw node': `${(o.median / raw.median).toFixed(2)}×` };
   return out;
