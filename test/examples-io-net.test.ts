@@ -1,14 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-/** Runs a built example (npm test builds first) and gives its stdout. */
-function runExample(name: string): string {
-  return execFileSync(process.execPath, [path.join(__dirname, '..', 'dist', 'examples', `${name}.js`)], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-}
+import { exampleOutput as runExample } from './run-example.js';
 
 describe('networking examples', () => {
   it('echo-server: three clients get their messages back and the server stops clean', () => {

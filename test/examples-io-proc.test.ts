@@ -3,14 +3,9 @@
  * child processes; their output is checked.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { examplePath as example, exampleOutput as runExample } from './run-example.js';
 
-const example = (name: string) => path.join(__dirname, '..', 'dist', 'examples', `${name}.js`);
-
-function runExample(name: string): string {
-  return execFileSync(process.execPath, [example(name)], { encoding: 'utf8', timeout: 60_000 });
-}
 
 describe('process examples', () => {
   it('subprocess-cron: cron ticks several times while `sleep 1; uname` runs, then its output', () => {

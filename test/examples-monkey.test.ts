@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
+import { exampleOutput } from './run-example.js';
 
 // The main demo as `npm start` runs it: the geventjs bin on a plain JavaScript script.
 const root = path.resolve(__dirname, '..');
@@ -30,13 +31,8 @@ describe('examples/demo.js', () => {
 });
 
 describe('examples/monkey-patch.ts', () => {
-  it('shows dns.lookup and setTimeout replaced in place by the patch and restored by unpatchAll', async () => {
-    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['dist/examples/monkey-patch.js'], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stdout, stderr }),
-      );
-    });
-    expect(code, stderr).toBe(0);
+  it('shows dns.lookup and setTimeout replaced in place by the patch and restored by unpatchAll', () => {
+    const stdout = exampleOutput('monkey-patch', 30_000);
     const lines = stdout.trim().split('\n');
     expect(lines.slice(0, 7)).toEqual([
       "dns.lookup is Node's own: true",

@@ -2,18 +2,12 @@
  * The issue-3 part B examples (Group, BoundedSemaphore with Pool.map, a handler Pool), run as
  * real Node processes from dist/examples after the build, with their output checked.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const dist = join(__dirname, '..', 'dist', 'examples');
+import { lines, runExample as run } from './run-example.js';
 
 function runExample(name: string): { lines: string[]; status: number | null; stderr: string } {
-  const file = join(dist, `${name}.js`);
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
-  const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
-  return { lines: r.stdout.split('\n').filter((l) => l !== ''), status: r.status, stderr: r.stderr };
+  const r = run(name);
+  return { lines: lines(r.stdout), status: r.status, stderr: r.stderr };
 }
 
 describe('examples (locks and pools)', () => {

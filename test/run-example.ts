@@ -8,12 +8,24 @@ import { join } from 'node:path';
 
 export const examplesDir = join(__dirname, '..', 'dist', 'examples');
 
-/** Runs `dist/examples/<name>.js` to its end; its output, exit status and stderr. */
-export function runExample(name: string): { stdout: string; stderr: string; status: number | null } {
+/** The compiled example's path; throws if the build has not made it. */
+export function examplePath(name: string): string {
   const file = join(examplesDir, `${name}.js`);
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
-  const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+  return file;
+}
+
+/** Runs `dist/examples/<name>.js` to its end; its output, exit status and stderr. */
+export function runExample(name: string, timeoutMs = 30_000): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(process.execPath, [examplePath(name)], { encoding: 'utf8', timeout: timeoutMs });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+/** The stdout of an example that must exit 0 (its stderr is in the error otherwise). */
+export function exampleOutput(name: string, timeoutMs = 60_000): string {
+  const r = runExample(name, timeoutMs);
+  if (r.status !== 0) throw new Error(`examples/${name} exited with ${r.status}:\n${r.stderr}`);
+  return r.stdout;
 }
 
 /** The non-empty lines of an output. */
