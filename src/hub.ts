@@ -549,6 +549,13 @@ export function addLive(g: Greenlet): void {
   liveHead = g;
 }
 
+/** Every started, not yet dead greenlet, oldest first (for `shutdown()`; not a hot path). */
+export function liveGreenlets(): Greenlet[] {
+  const out: Greenlet[] = [];
+  for (let g = liveHead; g !== null; g = g._liveNext) out.push(g);
+  return out.reverse();
+}
+
 export function removeLive(g: Greenlet): void {
   if (g._livePrev !== null) g._livePrev._liveNext = g._liveNext;
   else if (liveHead === g) liveHead = g._liveNext;

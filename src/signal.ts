@@ -11,7 +11,7 @@
  */
 import { constants } from 'node:os';
 import { Greenlet, spawn } from './greenlet.js';
-import { describeValue, getcurrent } from './hub.js';
+import { describeValue, getcurrent, liveGreenlets } from './hub.js';
 import { Op, doneOp } from './op.js';
 import { killall } from './wait.js';
 
@@ -123,19 +123,10 @@ export function shutdown(): Op<void> {
   return killall(others);
 }
 
-/**
- * The live greenlets other than `self` and the run() roots. The hub keeps them in a doubly linked list for its
- * "would block forever" report; walking it both ways from a live greenlet reaches them all
- * without a second registry (which would cost every spawn).
- */
+/** The live greenlets other than `self` and the run() roots, in spawn order. */
 function liveGreenletsBut(self: Greenlet | null): Greenlet[] {
   if (self === null) {
-    throw new Error('shutdown() must run inside a greenlet (it needs one live greenlet to find the others); use run(shutdown) or a signal handler');
+    throw new Error('shutdown() must run inside a greenlet: it is an Op that waits for the deaths; from top-level code use run(shutdown) or a signal handler');
   }
-  // Newest first in the list: go to the oldest end, then back, so they die in spawn order.
-  let oldest: Greenlet = self;
-  while (oldest._liveNext !== null) oldest = oldest._liveNext;
-  const out: Greenlet[] = [];
-  for (let g: Greenlet | null = oldest; g !== null; g = g._livePrev) if (g !== self && !g._awaited) out.push(g);
-  return out;
+  return liveGreenlets().filter((g) => g !== self && !g._awaited);
 }
