@@ -11,6 +11,7 @@ import Module from 'node:module';
 import * as path from 'node:path';
 import { Hook } from 'require-in-the-middle';
 import shimmer from 'shimmer';
+import { nodeSetImmediate } from './originals.js';
 import { timersPatch } from '../patches/timers.js';
 import { dnsPatch } from '../patches/dns.js';
 import { childProcessPatch } from '../patches/child_process.js';
@@ -173,8 +174,10 @@ const loadedWithUs = new Set(loadedBuiltins());
  * Between geventjs loading and the first patchAll(), a require-in-the-middle hook notes which
  * file first requires each module we patch: a file that did so before patching may have copied
  * an original out of it, and the warning can name that file exactly rather than guess from
- * every module loaded. The hook goes away at the first patchAll(), so later requires pay
- * nothing. (Patching itself is eager and in place: an ESM `import` of a builtin never passes
+ * every module loaded. The hook goes away at the first patchAll(), or after the turn geventjs
+ * loaded in (patching belongs to start-up, and a program that never patches must not pay for
+ * the hook on every require); later, the warning falls back to the modules loaded so far.
+ * (Patching itself is eager and in place: an ESM `import` of a builtin never passes
  * through a require hook, so patching lazily at first require would miss it.)
  */
 const requiredBefore = new Map<string, string>();
@@ -183,6 +186,12 @@ let earlyHook: Hook | null = new Hook(['dns', 'child_process', 'net'], { interna
   if (by !== undefined && !requiredBefore.has(name)) requiredBefore.set(name, by);
   return exports;
 });
+nodeSetImmediate(stopWatchingRequires).unref();
+
+function stopWatchingRequires(): void {
+  earlyHook?.unhook();
+  earlyHook = null;
+}
 
 /** The user file whose `require` is running: the first stack frame outside Node, geventjs and the hook. */
 function requirerFile(): string | undefined {
@@ -198,8 +207,7 @@ function requirerFile(): string | undefined {
 }
 
 function warnIfLate(names: string[]): void {
-  earlyHook?.unhook();
-  earlyHook = null;
+  stopWatchingRequires();
   const loadList = loadedBuiltins();
   // timers is loaded by Node itself at startup: only modules a program loads count.
   const early = names.filter(
