@@ -7,7 +7,8 @@
  * Every other call (a callback given, or no greenlet running) goes to Node's original
  * untouched. setInterval and the clear* functions have no blocking form and are left alone.
  */
-import { getcurrent, checkSeconds, wake } from '../src/hub.js';
+import { checkSeconds } from '../src/arg-checks.js';
+import { getcurrent, wake } from '../src/hub.js';
 import { Wait } from '../src/op.js';
 import { nodeSetImmediate, nodeClearImmediate } from '../src/originals.js';
 import type { PatchSpec, WrapFn } from '../src/monkey.js';

@@ -4,7 +4,8 @@
  * for real instead of running on unobserved.
  */
 import type { Greenlet } from './greenlet.js';
-import { describeValue, wake, wakeError } from './hub.js';
+import { describeValue } from './arg-checks.js';
+import { wake, wakeError } from './hub.js';
 import { Op, Wait } from './op.js';
 
 class AbortableWait<T> extends Wait<T> {

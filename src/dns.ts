@@ -10,7 +10,8 @@
  */
 import * as dns from 'node:dns';
 import type { Greenlet } from './greenlet.js';
-import { describeValue, wake, wakeError } from './hub.js';
+import { describeValue } from './arg-checks.js';
+import { wake, wakeError } from './hub.js';
 import { Op, Wait } from './op.js';
 
 // Captured at load: a monkey patch later replaces these on the shared `dns` module.

@@ -14,9 +14,12 @@
  * g.value instanceof GreenletExit; // true
  */
 export class GreenletExit extends Error {
+  /** Stable, documented error code (Node style). */
+  declare code: 'GEVENTJS_GREENLET_EXIT';
   constructor(message = 'GreenletExit') {
     super(message);
     this.name = 'GreenletExit';
+    this.code = 'GEVENTJS_GREENLET_EXIT';
   }
 }
 
@@ -28,9 +31,12 @@ export class GreenletExit extends Error {
  * await run(function* () { yield* new Event().wait(); }); // rejects with LoopExit
  */
 export class LoopExit extends Error {
+  /** Stable, documented error code (Node style). */
+  declare code: 'GEVENTJS_LOOP_EXIT';
   constructor(message: string) {
     super(message);
     this.name = 'LoopExit';
+    this.code = 'GEVENTJS_LOOP_EXIT';
   }
 }
 
@@ -42,9 +48,12 @@ export class LoopExit extends Error {
  * // greenlet A: yield* sock.recv(10); greenlet B at the same time: yield* sock.recv(10) -> throws
  */
 export class ConcurrentObjectUseError extends Error {
+  /** Stable, documented error code (Node style). */
+  declare code: 'GEVENTJS_CONCURRENT_OBJECT_USE';
   constructor(message: string) {
     super(message);
     this.name = 'ConcurrentObjectUseError';
+    this.code = 'GEVENTJS_CONCURRENT_OBJECT_USE';
   }
 }
 
@@ -56,8 +65,32 @@ export class ConcurrentObjectUseError extends Error {
  * spawn(function* () { execSync('ls'); yield* sleep(0); }); // throws DroppedOpError at the sleep
  */
 export class DroppedOpError extends Error {
+  /** Stable, documented error code (Node style). */
+  declare code: 'GEVENTJS_DROPPED_OP';
   constructor(message: string) {
     super(message);
     this.name = 'DroppedOpError';
+    this.code = 'GEVENTJS_DROPPED_OP';
+  }
+}
+
+/**
+ * Thrown into the `run()` roots (gevent's main greenlet) at their suspension points when the
+ * user presses Ctrl-C (SIGINT) and the program has no SIGINT listener of its own, as gevent
+ * raises `KeyboardInterrupt` in the main greenlet. `finally` blocks run and it can be caught;
+ * if it escapes, the process exits as Node does on SIGINT (status 130).
+ *
+ * @example
+ * await run(function* () {
+ *   try { yield* serveForever(); } catch (e) { if (e instanceof KeyboardInterrupt) console.log('bye'); }
+ * });
+ */
+export class KeyboardInterrupt extends Error {
+  /** Stable, documented error code (Node style). */
+  declare code: 'GEVENTJS_KEYBOARD_INTERRUPT';
+  constructor(message = 'KeyboardInterrupt') {
+    super(message);
+    this.name = 'KeyboardInterrupt';
+    this.code = 'GEVENTJS_KEYBOARD_INTERRUPT';
   }
 }

@@ -7,7 +7,8 @@
  * are woken; they must not block.
  */
 import { reportError, type Greenlet } from './greenlet.js';
-import { describeValue, wake, wakeError } from './hub.js';
+import { describeValue } from './arg-checks.js';
+import { wake, wakeError } from './hub.js';
 import { Op, PARK, toOp, Wait } from './op.js';
 import { nodeQueueMicrotask } from './originals.js';
 import { ParkingLot } from './parking-lot.js';

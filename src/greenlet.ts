@@ -6,24 +6,8 @@
 import type { AsyncResource } from 'node:async_hooks';
 import { captureContext } from './async-context.js';
 import { GreenletExit } from './errors.js';
-import {
-  addLive,
-  checkSeconds,
-  config,
-  DEAD,
-  describeValue,
-  enqueue,
-  F_DYING,
-  F_FAILED,
-  getcurrent,
-  INIT,
-  interrupt,
-  READY,
-  removeLive,
-  RUNNING,
-  timers,
-  wake,
-} from './hub.js';
+import { checkSeconds, describeValue } from './arg-checks.js';
+import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, READY, removeLive, RUNNING, timers, wake } from './hub.js';
 import { doneOp, Op, opTracking, PARK, Wait } from './op.js';
 import { now } from './originals.js';
 import { ParkingLot, type Waiter } from './parking-lot.js';

@@ -9,6 +9,7 @@
  * resumed by `wake` / `wakeError` here.
  */
 import { AsyncResource } from 'node:async_hooks';
+import { checkSeconds, describeValue } from './arg-checks.js';
 import { isSharedContext, whenContextsSplit } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
@@ -92,41 +93,6 @@ function envSeconds(name: string): number | null {
 }
 config.maxBlockingTime = envSeconds('GEVENTJS_MAX_BLOCKING_TIME');
 if (process.env.GEVENTJS_DEBUG) config.debug = process.env.GEVENTJS_DEBUG !== '0';
-
-/**
- * Checks a duration in seconds: a finite or infinite number >= 0.
- * Throws a TypeError for a non-number and a RangeError for NaN or a negative number.
- */
-export function checkSeconds(s: unknown, what: string): asserts s is number {
-  if (typeof s !== 'number') {
-    throw new TypeError(`${what} must be a number of seconds, got ${describeValue(s)}; pass e.g. 0.5`);
-  }
-  if (Number.isNaN(s) || s < 0) {
-    throw new RangeError(`${what} must be a number of seconds >= 0, got ${s}; pass 0 or more (Infinity waits forever)`);
-  }
-}
-
-/** A short description of any value for error messages: "a number (42)". */
-export function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'undefined';
-  switch (typeof v) {
-    case 'number':
-    case 'bigint':
-    case 'boolean':
-      return `a ${typeof v} (${String(v)})`;
-    case 'string':
-      return `a string (${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)})`;
-    case 'function':
-      return `a function (${v.name || 'anonymous'})`;
-    case 'symbol':
-      return `a symbol (${v.description ?? ''})`;
-    default: {
-      const name = (v as object).constructor?.name;
-      return Array.isArray(v) ? 'an array' : name && name !== 'Object' ? `a ${name}` : 'an object';
-    }
-  }
-}
 
 /** The running greenlet, or null when called outside any greenlet. */
 export function getcurrent(): Greenlet | null {

@@ -4,7 +4,8 @@
  * "main greenlet", in gevent's words) has its own set of values too.
  */
 import type { Greenlet } from './greenlet.js';
-import { describeValue, getcurrent } from './hub.js';
+import { describeValue } from './arg-checks.js';
+import { getcurrent } from './hub.js';
 
 /** Stands for "outside any greenlet" as a key: gevent's main greenlet has its own locals. */
 const MAIN = {};

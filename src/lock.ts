@@ -11,7 +11,8 @@
  * block (gevent's `with sem:`).
  */
 import type { Greenlet } from './greenlet.js';
-import { describeValue, getcurrent, wake } from './hub.js';
+import { describeValue } from './arg-checks.js';
+import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, doneOp, opFrom } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 

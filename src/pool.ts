@@ -5,7 +5,8 @@
  * waits (it is an `Op<Greenlet>`) while the pool is full.
  */
 import { Greenlet, type ErrorClass, type ResultOf } from './greenlet.js';
-import { describeValue, getcurrent, wake } from './hub.js';
+import { describeValue } from './arg-checks.js';
+import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, done, doneOp, opFrom } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { Semaphore } from './lock.js';

@@ -8,7 +8,8 @@
  * with an item but interrupted (kill, Timeout) before it ran gives the item back (`undo`) to
  * the next getter or the front of the queue; a wait cancelled while parked took nothing.
  */
-import { describeValue, wake } from './hub.js';
+import { describeValue } from './arg-checks.js';
+import { wake } from './hub.js';
 import { Op, PARK, untrack, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 

@@ -11,7 +11,8 @@
  */
 import { constants } from 'node:os';
 import { Greenlet, spawn } from './greenlet.js';
-import { describeValue, getcurrent, liveGreenlets } from './hub.js';
+import { describeValue } from './arg-checks.js';
+import { getcurrent, liveGreenlets } from './hub.js';
 import { Op, doneOp } from './op.js';
 import { killall } from './wait.js';
 

@@ -1,7 +1,8 @@
 /**
  * sleep and idle: the two ways a greenlet gives up the loop without waiting on anything else.
  */
-import { checkSeconds, SLEEP0_MARK, SLEEP0_RESUME, wake } from './hub.js';
+import { checkSeconds } from './arg-checks.js';
+import { SLEEP0_MARK, SLEEP0_RESUME, wake } from './hub.js';
 import { done, Op, PARK, track, untrack, Wait, yielded } from './op.js';
 import { nodeSetImmediate } from './originals.js';
 import type { Greenlet } from './greenlet.js';

@@ -18,7 +18,8 @@
 import * as net from 'node:net';
 import { ConcurrentObjectUseError } from './errors.js';
 import type { Greenlet } from './greenlet.js';
-import { checkSeconds, describeValue, runNow, wake, wakeError } from './hub.js';
+import { checkSeconds, describeValue } from './arg-checks.js';
+import { runNow, wake, wakeError } from './hub.js';
 import { Op, opFrom, PARK, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 

@@ -20,7 +20,7 @@ import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { Event } from './event.js';
-import { describeValue } from './hub.js';
+import { describeValue } from './arg-checks.js';
 import { Op, checkTimeout, opFrom } from './op.js';
 
 // Captured at load: the monkey patch later wraps functions on this shared module.

@@ -20,7 +20,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { AsyncResult, Event } from './event.js';
-import { describeValue } from './hub.js';
+import { describeValue } from './arg-checks.js';
 import { Op, doneOp, opFrom } from './op.js';
 
 // Captured at load, like every original the library calls.

@@ -4,7 +4,8 @@
  * at the suspension point. gevent's `with Timeout(5):` is `using t = Timeout.start(5)`.
  */
 import { type ErrorClass, type Greenlet, setTimeoutClass, toException } from './greenlet.js';
-import { checkSeconds, getcurrent, interrupt, timers } from './hub.js';
+import { checkSeconds } from './arg-checks.js';
+import { getcurrent, interrupt, timers } from './hub.js';
 import { Op, opFrom } from './op.js';
 import { now } from './originals.js';
 import type { TimerEntry } from './timer-heap.js';

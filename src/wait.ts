@@ -4,7 +4,8 @@
  * greenlets, Events, AsyncResults.
  */
 import { Greenlet, type ErrorClass } from './greenlet.js';
-import { checkSeconds, describeValue, wake } from './hub.js';
+import { checkSeconds, describeValue } from './arg-checks.js';
+import { wake } from './hub.js';
 import { doneOp, Op, opFrom, PARK, Wait } from './op.js';
 import { now } from './originals.js';
 
