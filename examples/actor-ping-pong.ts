@@ -1,6 +1,6 @@
 /**
- * The seed's Actor example: a Greenlet subclass with an inbox Queue that handles one message
- * at a time. Pinger and Ponger answer each other; unlike the seed, each stops after three
+ * The gevent tutorial's Actor example: a Greenlet subclass with an inbox Queue that handles one message
+ * at a time. Pinger and Ponger answer each other; unlike the tutorial, each stops after three
  * messages, so the program ends and its output is always the same.
  */
 import { Greenlet, joinall, run, sleep } from '../src/index.js';

@@ -1,6 +1,6 @@
 /**
- * The seed's AsyncResult example: a setter stores a value later, a waiter's get() gives it.
- * (The seed sleeps 3 s; 0.1 s keeps it quick.)
+ * The gevent tutorial's AsyncResult example: a setter stores a value later, a waiter's get() gives it.
+ * (The tutorial sleeps 3 s; 0.1 s keeps it quick.)
  */
 import { joinall, run, sleep, spawn } from '../src/index.js';
 import { AsyncResult } from '../src/event.js';

@@ -1,7 +1,7 @@
 /**
- * The seed's bounded Queue example: the boss can only get 3 tasks ahead of the workers, so
+ * The gevent tutorial's bounded Queue example: the boss can only get 3 tasks ahead of the workers, so
  * its put() waits while the queue is full; workers quit when no task comes within the
- * timeout (the seed waits 1 s; 0.5 s is enough here).
+ * timeout (the tutorial waits 1 s; 0.5 s is enough here).
  */
 import { joinall, run, sleep, spawn } from '../src/index.js';
 import { Empty, Queue } from '../src/queue.js';

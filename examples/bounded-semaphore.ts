@@ -1,7 +1,7 @@
 /**
- * The seed's BoundedSemaphore example: at most two workers hold the semaphore at once.
+ * The gevent tutorial's BoundedSemaphore example: at most two workers hold the semaphore at once.
  * worker1 acquires and releases by hand; worker2 uses the scoped form (`using`), gevent's
- * `with sem:`. The seed's `Pool()` has no size limit; a Pool of 10 is just as roomy here.
+ * `with sem:`. The gevent tutorial's `Pool()` has no size limit; a Pool of 10 is just as roomy here.
  */
 import { run, sleep } from '../src/index.js';
 import { BoundedSemaphore } from '../src/lock.js';

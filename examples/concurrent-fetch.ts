@@ -1,5 +1,5 @@
 /**
- * The seed's first example on loopback: fetch several URLs at once, one greenlet per URL,
+ * The gevent tutorial's first example on loopback: fetch several URLs at once, one greenlet per URL,
  * each doing a plain HTTP/1.0 GET over a geventjs socket. The URLs are served by Node's own
  * http server on a free port of 127.0.0.1.
  *

@@ -1,5 +1,5 @@
 /**
- * The seed's foo/bar example: two greenlets hand control to each other with `sleep(0)`.
+ * The gevent tutorial's foo/bar example: two greenlets hand control to each other with `sleep(0)`.
  */
 import { joinall, run, sleep, spawn } from '../src/index.js';
 

@@ -1,6 +1,6 @@
 /**
- * The seed's Event example: one setter and three waiters; set() wakes all three at once.
- * (The seed sleeps 3 s; 0.1 s keeps it quick.)
+ * The gevent tutorial's Event example: one setter and three waiters; set() wakes all three at once.
+ * (The tutorial sleeps 3 s; 0.1 s keeps it quick.)
  */
 import { joinall, run, sleep, spawn } from '../src/index.js';
 import { Event } from '../src/event.js';

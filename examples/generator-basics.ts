@@ -1,5 +1,5 @@
 /**
- * The seed's first example: a plain generator is a coroutine. It hands a value out with
+ * The gevent tutorial's first example: a plain generator is a coroutine. It hands a value out with
  * `yield`, and resumes where it stopped when `next()` is called again. Greenlets are built on
  * exactly this.
  */

@@ -1,5 +1,5 @@
 /**
- * The seed's greenlet states: a winner returns a value, a loser throws. The loser's exception
+ * The gevent tutorial's greenlet states: a winner returns a value, a loser throws. The loser's exception
  * stays inside its greenlet (its stack is printed to stderr) and never unwinds the caller.
  */
 import { joinall, run, spawn } from '../src/index.js';

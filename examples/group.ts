@@ -1,5 +1,5 @@
 /**
- * The seed's Group example: greenlets added to a group are joined together. `talk` never
+ * The gevent tutorial's Group example: greenlets added to a group are joined together. `talk` never
  * yields, so each greenlet prints its three lines in one go, in spawn order.
  */
 import { run, spawn } from '../src/index.js';

@@ -1,5 +1,5 @@
 /**
- * The seed's SocketPool, with a fake job in place of sockets (the socket version lives with
+ * The gevent tutorial's SocketPool, with a fake job in place of sockets (the socket version lives with
  * the I/O examples): a Pool caps how many handlers run, refuses one when full, and kills them
  * all on shutdown.
  */
@@ -12,7 +12,7 @@ class HandlerPool {
   /** The fake job: "receives" forever until killed. */
   *listen(name: string) {
     try {
-      // socket.recv() in the seed: here, a wait for data that never comes.
+      // socket.recv() in the tutorial: here, a wait for data that never comes.
       for (;;) yield* sleep(60);
     } finally {
       console.log(`${name} stopped`);

@@ -1,5 +1,5 @@
 /**
- * The seed's monkey-patching example: look at a standard function, patch, look again. gevent
+ * The gevent tutorial's monkey-patching example: look at a standard function, patch, look again. gevent
  * prints `socket.socket` and `select.select` before and after `monkey.patch_socket()` /
  * `patch_select()`; geventjs patches Node's `dns` and `timers` in place, so the same function
  * property changes, and `monkey.getOriginal` still gives Node's own.

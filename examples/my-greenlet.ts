@@ -1,6 +1,6 @@
 /**
- * The seed's Greenlet subclass: override `*_run` instead of passing a function to spawn.
- * (The seed sleeps 3 s; 0.05 s keeps `npm start` quick.)
+ * The gevent tutorial's Greenlet subclass: override `*_run` instead of passing a function to spawn.
+ * (The tutorial sleeps 3 s; 0.05 s keeps `npm start` quick.)
  */
 import { Greenlet, run, sleep } from '../src/index.js';
 

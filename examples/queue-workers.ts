@@ -1,5 +1,5 @@
 /**
- * The seed's Queue example: the boss fills the queue with 24 tasks, then steve, john and
+ * The gevent tutorial's Queue example: the boss fills the queue with 24 tasks, then steve, john and
  * nancy take turns at them (each yields after a task) until it is empty.
  */
 import { joinall, run, sleep, spawn } from '../src/index.js';

@@ -1,7 +1,7 @@
 /**
  * `npm run examples`: runs every compiled example in this folder one after another, each in
  * its own Node process, printing a header and then its output. An example that says it is
- * "waiting for SIGxxx" (the seed's SIGQUIT example) is sent that signal, as a user would.
+ * "waiting for SIGxxx" (the tutorial's SIGQUIT example) is sent that signal, as a user would.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';

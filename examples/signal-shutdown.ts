@@ -1,5 +1,5 @@
 /**
- * The seed's "end the program" example: a greenlet sleeps for 1000 s and the main greenlet
+ * The gevent tutorial's "end the program" example: a greenlet sleeps for 1000 s and the main greenlet
  * joins it; SIGQUIT runs shutdown() in a new greenlet, which kills both, so the program
  * ends cleanly instead of hanging.
  *

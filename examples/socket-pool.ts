@@ -1,5 +1,5 @@
 /**
- * The seed's SocketPool: a Pool(1000) of greenlets, each listening on one accepted socket;
+ * The gevent tutorial's SocketPool: a Pool(1000) of greenlets, each listening on one accepted socket;
  * adding a handler to a full pool is an error, and shutdown() kills every listener.
  *
  * Run: node dist/examples/socket-pool.js

@@ -1,5 +1,5 @@
 /**
- * The seed's subprocess example: a cron greenlet prints every 0.2 s while a child process runs
+ * The gevent tutorial's subprocess example: a cron greenlet prints every 0.2 s while a child process runs
  * `sleep 1; uname` through the shell; communicate() parks only the main greenlet.
  *
  * Run: node dist/examples/subprocess-cron.js

@@ -1,5 +1,5 @@
 /**
- * The seed's synchronous vs asynchronous tasks: run one after another, the tasks finish in
+ * The gevent tutorial's synchronous vs asynchronous tasks: run one after another, the tasks finish in
  * order; spawned together, each sleeps a random 0-2 ms and they finish in any order.
  */
 import { joinall, run, sleep, spawn } from '../src/index.js';

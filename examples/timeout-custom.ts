@@ -1,6 +1,6 @@
 /**
- * The seed's Timeout with a custom exception: gevent's `with Timeout(5, TooLong):` is
- * `using t = Timeout.start(5, TooLong)`; the block's end cancels it. (The seed waits 5 s for a
+ * The gevent tutorial's Timeout with a custom exception: gevent's `with Timeout(5, TooLong):` is
+ * `using t = Timeout.start(5, TooLong)`; the block's end cancels it. (The tutorial waits 5 s for a
  * 10 s sleep; 0.05 s for a 10 s sleep keeps `npm start` quick.)
  */
 import { run, sleep, Timeout } from '../src/index.js';
