@@ -1,0 +1,106 @@
+/**
+ * The docs stand alone: every relative link in README.md, SECURITY.md, docs/ and bench/
+ * resolves to a file of the repository, none cites a file outside it, and the README's code
+ * blocks type-check (TypeScript) or run (JavaScript) against the built package.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(__dirname, '..');
+
+function docFiles(): string[] {
+  const files = ['README.md', 'SECURITY.md', 'bench/README.md', 'bench/RESULTS.md'].filter((f) => existsSync(join(root, f)));
+  for (const f of readdirSync(join(root, 'docs'))) if (f.endsWith('.md')) files.push(`docs/${f}`);
+  return files;
+}
+
+/** `[text](target)` links whose target is not a URL or an anchor. */
+function relativeLinks(md: string): string[] {
+  const out: string[] = [];
+  const noCode = md.replace(/```[\s\S]*?```/g, '');
+  for (const m of noCode.matchAll(/\]\(([^)\s]+)\)/g)) {
+    const target = m[1]!;
+    if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue;
+    out.push(target.replace(/#.*$/, ''));
+  }
+  return out;
+}
+
+function codeBlocks(md: string, lang: string): string[] {
+  return [...md.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
+}
+
+describe('docs', () => {
+  it('every relative link in the docs resolves to a file of the repository', () => {
+    const broken: string[] = [];
+    for (const f of docFiles()) {
+      for (const target of relativeLinks(readFileSync(join(root, f), 'utf8'))) {
+        const path = resolve(root, dirname(f), target);
+        if (!path.startsWith(root + '/') || !existsSync(path)) broken.push(`${f} -> ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('no doc cites a file outside the repository or the project brief', () => {
+    const cites: string[] = [];
+    for (const f of docFiles()) {
+      readFileSync(join(root, f), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (/\.\.\/shared|DESIGN\.md|BENCHMARKS\.md|\bthe seed\b/i.test(line)) cites.push(`${f}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    expect(cites).toEqual([]);
+  });
+
+  it("the README's TypeScript blocks type-check against the built package", () => {
+    const blocks = codeBlocks(readFileSync(join(root, 'README.md'), 'utf8'), 'ts');
+    expect(blocks.length).toBeGreaterThan(0);
+    // Inside the repository, so `import ... from 'geventjs'` resolves to this package by name.
+    const dir = mkdtempSync(join(root, 'test', '.readme-'));
+    try {
+      blocks.forEach((b, i) => writeFileSync(join(dir, `block${i}.mts`), b.includes('export') ? b : b + '\nexport {};\n'));
+      writeFileSync(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            lib: ['ES2022', 'ESNext.Disposable'],
+            module: 'node16',
+            moduleResolution: 'node16',
+            strict: true,
+            noEmit: true,
+            skipLibCheck: true,
+            noUnusedLocals: false,
+            types: ['node'],
+          },
+          include: ['*.mts'],
+        }),
+      );
+      const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
+      expect(tsc.stdout + tsc.stderr).toBe('');
+      expect(tsc.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("the README's JavaScript blocks run on this Node and exit 0", () => {
+    const blocks = codeBlocks(readFileSync(join(root, 'README.md'), 'utf8'), 'js');
+    expect(blocks.length).toBeGreaterThan(0);
+    const dir = mkdtempSync(join(root, 'test', '.readme-'));
+    try {
+      blocks.forEach((b, i) => {
+        const file = join(dir, `block${i}.js`);
+        writeFileSync(file, b);
+        const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+        expect({ block: i, status: r.status, stderr: r.stderr }).toEqual({ block: i, status: 0, stderr: '' });
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
