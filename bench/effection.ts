@@ -38,6 +38,16 @@ function suite(e: E): Suite {
     return { ns };
   });
 
+  const b1i = () => run(function* (): Op<Sample> {
+    const t0 = nowNs();
+    const ts: Task<number>[] = [];
+    for (let i = 0; i < SIZES.B1; i++) ts.push(yield* spawn(function* (): Op<number> { return i; }));
+    const vs = yield* joinall(ts);
+    const ns = nowNs() - t0;
+    check(vs[SIZES.B1 - 1] === SIZES.B1 - 1, 'B1i last value');
+    return { ns };
+  });
+
   const b2 = () => run(function* (): Op<Sample> {
     let switches = 0;
     function* loop(): Op<void> {
@@ -73,10 +83,9 @@ function suite(e: E): Suite {
   const b4 = () => run(function* (): Op<Sample> {
     const event = withResolvers<boolean>();
     let parked = 0;
-    function* waiter(): Op<boolean> { parked++; return yield* event.operation; }
     const t0 = nowNs();
     const ts: Task<boolean>[] = [];
-    for (let i = 0; i < SIZES.B4; i++) ts.push(yield* spawn(waiter));
+    for (let i = 0; i < SIZES.B4; i++) ts.push(yield* spawn(function* (): Op<boolean> { parked++; return yield* event.operation; }));
     while (parked < SIZES.B4) yield* tick();
     event.resolve(true);
     const vs = yield* joinall(ts);
@@ -122,7 +131,7 @@ function suite(e: E): Suite {
     return { ns, rssBefore, rssParked };
   });
 
-  return { B1: b1, B2: b2, B3: b3, B4: b4, B5: b5, B6: b6 };
+  return { B1: b1, B1i: b1i, B2: b2, B3: b3, B4: b4, B5: b5, B6: b6 };
 }
 
 export async function load(): Promise<Suite | string> {

@@ -178,6 +178,16 @@ const workloads: Suite = {
     return { ns };
   }),
 
+  B1i: () => run(function* () {
+    const t0 = nowNs();
+    const ts: Task[] = [];
+    for (let i = 0; i < SIZES.B1; i++) ts.push(spawn(function* () { return i; }));
+    yield* joinall(ts);
+    const ns = nowNs() - t0;
+    check(ts[SIZES.B1 - 1]!.value === SIZES.B1 - 1, 'B1i last value');
+    return { ns };
+  }),
+
   B2: () => run(function* () {
     let switches = 0;
     function* loop() {
@@ -210,10 +220,9 @@ const workloads: Suite = {
   B4: () => run(function* () {
     const ev = new Event();
     let parked = 0;
-    function* waiter() { parked++; return yield* ev.wait(); }
     const t0 = nowNs();
     const ts: Task[] = [];
-    for (let i = 0; i < SIZES.B4; i++) ts.push(spawn(waiter));
+    for (let i = 0; i < SIZES.B4; i++) ts.push(spawn(function* () { parked++; return yield* ev.wait(); }));
     while (parked < SIZES.B4) yield SLEEP0;
     ev.set();
     yield* joinall(ts);

@@ -35,6 +35,16 @@ async function b1() {
   return { ns };
 }
 
+async function b1i() {
+  const t0 = nowNs();
+  const ps: Promise<number>[] = [];
+  for (let i = 0; i < SIZES.B1; i++) ps.push((async () => i)());
+  const vs = await Promise.all(ps);
+  const ns = nowNs() - t0;
+  check(vs[SIZES.B1 - 1] === SIZES.B1 - 1, 'B1i last value');
+  return { ns };
+}
+
 async function b2() {
   let switches = 0;
   async function loop() {
@@ -68,10 +78,9 @@ async function b4() {
   let set!: (v: boolean) => void;
   const event = new Promise<boolean>((resolve) => { set = resolve; });
   let parked = 0;
-  async function waiter() { parked++; return await event; }
   const t0 = nowNs();
   const ps: Promise<boolean>[] = [];
-  for (let i = 0; i < SIZES.B4; i++) ps.push(waiter());
+  for (let i = 0; i < SIZES.B4; i++) ps.push((async () => { parked++; return await event; })());
   check(parked === SIZES.B4, 'B4 all parked before set'); // an async call runs to its first await
   set(true);
   const vs = await Promise.all(ps);
@@ -138,7 +147,7 @@ async function loadLimit(): Promise<Limit | null> {
 export async function load(): Promise<Suite> {
   const limit = await loadLimit();
   return {
-    B1: b1, B2: b2, B3: b3, B4: b4,
+    B1: b1, B1i: b1i, B2: b2, B3: b3, B4: b4,
     B5: limit ? b5(limit) : 'native: B5 skipped (install: npm i -D p-limit)',
     B6: b6, B8: b8,
   };

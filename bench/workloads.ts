@@ -52,6 +52,19 @@ function b1(g: Core) {
   });
 }
 
+/** B1 as users write it: `spawn(function* () { return i; })`, a fresh closure per greenlet. */
+function b1Inline(g: Core) {
+  return () => g.run(function* (): Body<Sample> {
+    const t0 = nowNs();
+    const gs: Greenlet<number>[] = [];
+    for (let i = 0; i < SIZES.B1; i++) gs.push(g.spawn(function* () { return i; }));
+    yield* g.joinall(gs);
+    const ns = nowNs() - t0;
+    check(gs[SIZES.B1 - 1]!.value === SIZES.B1 - 1, 'B1i last value');
+    return { ns };
+  });
+}
+
 /** B1 with plain functions (`spawn((i) => i, i)`): not a BENCHMARKS.md row, a side note. */
 function b1Plain(g: Core) {
   return () => g.run(function* (): Body<Sample> {
@@ -103,10 +116,10 @@ function b4(g: Core, m: EventModule) {
   return () => g.run(function* (): Body<Sample> {
     const ev = new m.Event();
     let parked = 0;
-    function* waiter() { parked++; return yield* ev.wait(); }
     const t0 = nowNs();
     const gs: Greenlet<boolean>[] = [];
-    for (let i = 0; i < SIZES.B4; i++) gs.push(g.spawn(waiter));
+    // Inline waiters, as users write them: a fresh closure per greenlet.
+    for (let i = 0; i < SIZES.B4; i++) gs.push(g.spawn(function* () { parked++; return yield* ev.wait(); }));
     while (parked < SIZES.B4) yield* g.sleep(0); // all 10k really parked before set()
     ev.set();
     yield* g.joinall(gs);
@@ -167,6 +180,7 @@ export async function load(): Promise<Suite | string> {
   const sp = tryRequire<SubprocessModule>('../src/subprocess.js');
   return {
     B1: b1(g),
+    B1i: b1Inline(g),
     B2: b2(g),
     B3: queue ? b3(g, queue) : NOT_BUILT,
     B4: event ? b4(g, event) : NOT_BUILT,
