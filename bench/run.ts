@@ -4,14 +4,15 @@
  * own script) so that one system's heap and RSS never weigh on another's figures.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { renderChart, type ChartPoint } from './chart.js';
 import { stats } from './measure.js';
 import { WORKLOADS, type WorkloadId } from './spec.js';
 
-/** ../shared/bench next to the repository: gevent's scripts and B7's client and raw server. */
+/** The folder of gevent's scripts and B7's neutral client and raw server (kept outside the repository). */
 const SHARED = process.env.GEVENTJS_SHARED_BENCH ?? path.resolve(__dirname, '../../../shared/bench');
 /** Debian's python3 with python3-gevent, not whatever python3 is first on the PATH. */
 const PYTHON = '/usr/bin/python3';
@@ -238,7 +239,7 @@ interface Args { ids: WorkloadId[]; systems: string[] | null }
 /** `B3 B5 ...` picks workloads (default: all); `--systems=geventjs,floor` picks systems. */
 function parseArgs(argv: string[]): Args {
   const flag = argv.find((a) => a.startsWith('--systems='));
-  const asked = argv.filter((a) => !a.startsWith('--')).map((a) => a.toUpperCase());
+  const asked = argv.filter((a) => !a.startsWith('--')).map((a) => a.toUpperCase().replace(/I$/, 'i'));
   const bad = asked.filter((a) => !(a in WORKLOADS));
   if (bad.length) {
     console.error(`unknown workload ${bad.join(', ')}; choose from ${Object.keys(WORKLOADS).join(' ')}`);
@@ -265,7 +266,27 @@ async function main(): Promise<void> {
   // A shared machine: the load before the run says how much to trust its absolute times.
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
   console.log('median, min and max of 5 runs after 1 warm-up; lower is better except B7 (round trips/s)');
-  for (const id of ids) printTable(id, await outcomes(id, systems));
+  const points: ChartPoint[] = [];
+  for (const id of ids) {
+    const out = await outcomes(id, systems);
+    printTable(id, out);
+    for (const o of out) {
+      if ('system' in o) points.push({ workload: id, title: WORKLOADS[id].title, system: label(o.system), median: o.median, unit: o.unit });
+    }
+  }
+  await writeChart(points);
+}
+
+/** bench/results.json and bench/chart.svg for this run (a chart of what ran, even if partial). */
+async function writeChart(points: ChartPoint[]): Promise<void> {
+  const dir = path.resolve(__dirname, '../../bench');
+  writeFileSync(path.join(dir, 'results.json'), JSON.stringify(points, null, 1) + '\n');
+  try {
+    writeFileSync(path.join(dir, 'chart.svg'), await renderChart(points));
+    console.log(`\nchart: bench/chart.svg (data: bench/results.json)`);
+  } catch (e) {
+    console.log(`\nchart: not drawn (${(e as Error).message}); install the devDependencies (npm install)`);
+  }
 }
 
 main().catch((e: unknown) => {
