@@ -237,9 +237,9 @@ export class IMap<R> implements AsyncIterable<R> {
     }
   }
 
-  /** @internal How many results are held, unread (for memory checks). */
-  get _held(): number {
-    return this.results.length - this.head;
+  /** @internal The results array's length, read or not (for memory checks). */
+  get _bufferLength(): number {
+    return this.results.length;
   }
 
   private poke(): void {
