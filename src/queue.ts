@@ -788,7 +788,8 @@ export class JoinableQueue<T> extends Queue<T> {
    */
   taskDone(): void {
     if (this.unfinishedTasks <= 0) {
-      throw new Error('JoinableQueue.taskDone() called more times than items were put; call it once per item you got');
+      // gevent raises ValueError: RangeError is its counterpart here, as for BoundedSemaphore.
+      throw new RangeError('JoinableQueue.taskDone() called more times than items were put; call it once per item you got');
     }
     if (--this.unfinishedTasks === 0) {
       const lot = this._joiners;

@@ -353,17 +353,21 @@ describe('JoinableQueue', () => {
     q.getNowait();
     q.taskDone();
     expect(() => q.taskDone()).toThrow(/once per item/);
+    expect(() => q.taskDone()).toThrow(RangeError); // gevent's ValueError
     expect(await run(function* () { return yield* q.join(); })).toBe(true);
   });
 });
 
 // ---- Nothing lost: random producers, consumers, timeouts and kills ----
 
-type Kind = 'Queue' | 'Queue(2)' | 'Channel' | 'JoinableQueue' | 'PriorityQueue';
+type Kind = 'Queue' | 'Queue(0)' | 'Queue(2)' | 'Channel' | 'JoinableQueue' | 'PriorityQueue' | 'LifoQueue(2)' | 'SimpleQueue';
 
 function make(kind: Kind): Queue<number> {
   switch (kind) {
     case 'Queue': return new Queue<number>();
+    case 'Queue(0)': return new Queue<number>(0); // no limit, as in gevent
+    case 'LifoQueue(2)': return new LifoQueue<number>(2);
+    case 'SimpleQueue': return new SimpleQueue<number>();
     case 'Queue(2)': return new Queue<number>(2);
     case 'Channel': return new Channel<number>();
     case 'JoinableQueue': return new JoinableQueue<number>(3);
@@ -424,7 +428,7 @@ async function scenario(kind: Kind, actors: Actor[]) {
 }
 
 describe('nothing lost under random kills and timeouts (fast-check)', () => {
-  for (const kind of ['Queue', 'Queue(2)', 'Channel', 'JoinableQueue', 'PriorityQueue'] as Kind[]) {
+  for (const kind of ['Queue', 'Queue(0)', 'Queue(2)', 'Channel', 'JoinableQueue', 'PriorityQueue', 'LifoQueue(2)', 'SimpleQueue'] as Kind[]) {
     it(`${kind}: every item put was got exactly once or is still in the queue`, async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(actor, { minLength: 1, maxLength: 12 }), (actors) => scenario(kind, actors)),
@@ -544,7 +548,7 @@ describe('options and errors', () => {
 describe('one Op run by two greenlets at once loses nothing', () => {
   for (const kind of ['Queue', 'Queue(2)', 'Channel', 'JoinableQueue', 'PriorityQueue', 'LifoQueue'] as const) {
     it(`${kind}: get`, async () => {
-      const q = kind === 'LifoQueue' ? new LifoQueue<number>() : make(kind);
+      const q = kind === 'LifoQueue' ? new LifoQueue<number>() : make(kind as Kind);
       const op = q.get();
       let settled: PromiseSettledResult<number>[] = [];
       await captureErrors(async () => {
