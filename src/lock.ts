@@ -32,13 +32,21 @@ function checkOptions(opts: unknown, what: string): void {
   }
 }
 
-/** `acquire`'s options, checked before anything waits. */
-function acquireOptions(opts: AcquireOptions | null | undefined, what: string): [boolean, number | null | undefined] {
-  checkOptions(opts, `${what}.acquire(options)`);
-  const blocking = checkBoolean(ownOption(opts, 'blocking'), `${what}.acquire({ blocking })`, true);
+/**
+ * Checks `acquire`'s options before anything waits and gives `blocking` (then read `timeout`
+ * with `ownOption`). Messages, naming `owner`'s class, are built only when something is wrong.
+ */
+function blockingOption(owner: object, opts: AcquireOptions | null | undefined): boolean {
+  if (opts === undefined || opts === null) return true;
+  if (typeof opts !== 'object' || Array.isArray(opts)) checkOptions(opts, `${owner.constructor.name}.acquire(options)`);
   const timeout = ownOption(opts, 'timeout');
-  if (timeout !== undefined && timeout !== null) checkSeconds(timeout, `${what}.acquire({ timeout })`);
-  return [blocking, timeout];
+  if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout >= 0)) {
+    checkSeconds(timeout, `${owner.constructor.name}.acquire({ timeout })`);
+  }
+  const blocking = ownOption(opts, 'blocking');
+  if (blocking === undefined) return true;
+  if (blocking === true || blocking === false) return blocking;
+  return checkBoolean(blocking, `${owner.constructor.name}.acquire({ blocking })`, true);
 }
 
 function checkInitialValue(value: unknown, what: string): asserts value is number {
@@ -176,8 +184,7 @@ export class Semaphore {
    */
   acquire(opts?: AcquireOptions | null): Op<boolean> {
     if (opts === undefined || opts === null) return new AcquireWait(this, true, undefined);
-    const [blocking, timeout] = acquireOptions(opts, this.constructor.name);
-    return new AcquireWait(this, blocking, timeout);
+    return new AcquireWait(this, blockingOption(this, opts), ownOption(opts, 'timeout'));
   }
 
   /** @internal Takes a free slot if there is one, without any Op (the pools' fast path). */
@@ -230,7 +237,8 @@ export class Semaphore {
    * yield* sem.waitAvailable({ timeout: 1 });
    */
   waitAvailable(opts?: { timeout?: number | null } | null): Op<number> {
-    checkOptions(opts, `${this.constructor.name}.waitAvailable(options)`);
+    if (opts !== undefined && opts !== null && typeof opts !== 'object') checkOptions(opts, `${this.constructor.name}.waitAvailable(options)`);
+    if (Array.isArray(opts)) checkOptions(opts, `${this.constructor.name}.waitAvailable(options)`);
     return new AvailableWait(this, ownOption(opts, 'timeout'));
   }
 
@@ -309,7 +317,7 @@ export class DummySemaphore {
 
   /** Gives `true` at once. */
   acquire(opts?: AcquireOptions | null): Op<boolean> {
-    acquireOptions(opts, 'DummySemaphore');
+    blockingOption(this, opts);
     return doneOp(true);
   }
 
@@ -372,7 +380,7 @@ export class RLock {
    * if (yield* lock.acquire({ timeout: 1 })) try { ... } finally { lock.release(); }
    */
   acquire(opts?: AcquireOptions | null): Op<boolean> {
-    acquireOptions(opts, 'RLock');
+    blockingOption(this, opts);
     const me = currentOwner();
     if (this.owner === me) {
       this.count++;

@@ -8,7 +8,7 @@
  * with an item but interrupted (kill, Timeout) before it ran gives the item back (`undo`) to
  * the next getter or the front of the queue; a wait cancelled while parked took nothing.
  */
-import { checkBoolean, describeValue, ownOption, ownOptions } from './arg-checks.js';
+import { checkBoolean, checkSeconds, describeValue, ownOption, ownOptions } from './arg-checks.js';
 import type { Greenlet } from './greenlet.js';
 import { wake } from './hub.js';
 import { Op, PARK, untrack, Wait } from './op.js';
@@ -107,6 +107,27 @@ function checkOptions(opts: unknown, what: string): void {
   }
 }
 
+/**
+ * Checks the options of `q[method]` and gives `block`. The messages are built only when
+ * something is wrong: a valid call allocates nothing here.
+ */
+function blockOption(q: Queue<unknown>, method: string, opts: QueueOptions): boolean {
+  if (typeof opts !== 'object' || Array.isArray(opts)) checkOptions(opts, `${q.constructor.name}.${method}(options)`);
+  const block = ownOption(opts, 'block');
+  if (block === undefined) return true;
+  if (block === true || block === false) return block;
+  return checkBoolean(block, `${q.constructor.name}.${method}({ block })`, true);
+}
+
+/** The `{ timeout }` of `q[method]`, checked (a message is built only when it is wrong). */
+function timeoutOption(q: Queue<unknown>, method: string, opts: QueueOptions): number | null | undefined {
+  const timeout = ownOption(opts, 'timeout');
+  if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout >= 0)) {
+    checkSeconds(timeout, `${q.constructor.name}.${method}({ timeout })`);
+  }
+  return timeout;
+}
+
 /** The items of a constructor's `{ items }`, checked before anything is stored. */
 function initialItems<T>(init: unknown, what: string): Iterable<T> | undefined {
   const items = ownOptions(init as QueueInit<T> | undefined, `${what} options`).items;
@@ -129,7 +150,7 @@ class GetWait<T> extends Wait<T> {
   ) {
     super();
     if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.get({ timeout })`);
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'get({ timeout })'); // checked by timeoutOption
   }
 
   override [Symbol.iterator](): this {
@@ -178,7 +199,7 @@ class PutWait<T> extends Wait<void> {
   ) {
     super();
     if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.put({ timeout })`);
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'put({ timeout })'); // checked by timeoutOption
   }
 
   override [Symbol.iterator](): this {
@@ -232,7 +253,7 @@ class PeekWait<T> extends Wait<T> {
   ) {
     super();
     if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.peek({ timeout })`);
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'peek({ timeout })'); // checked by timeoutOption
   }
 
   override [Symbol.iterator](): this {
@@ -347,11 +368,10 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * @example
    * yield* q.put(item, { timeout: 0.5 });
    */
-  put(item: T, opts?: QueueOptions): Op<void> {
+  put(item: T, opts?: QueueOptions | null): Op<void> {
     if (opts === undefined || opts === null) return new PutWait(this, item, true, undefined);
-    checkOptions(opts, `${this.constructor.name}.put(item, options)`);
-    const block = checkBoolean(ownOption(opts, 'block'), `${this.constructor.name}.put({ block })`, true);
-    return new PutWait(this, item, block, ownOption(opts, 'timeout'));
+    const block = blockOption(this as Queue<unknown>, 'put', opts);
+    return new PutWait(this, item, block, timeoutOption(this as Queue<unknown>, 'put', opts));
   }
 
   /**
@@ -371,11 +391,10 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * @example
    * const x = yield* q.get();
    */
-  get(opts?: QueueOptions): Op<T> {
+  get(opts?: QueueOptions | null): Op<T> {
     if (opts === undefined || opts === null) return new GetWait(this, true, undefined);
-    checkOptions(opts, `${this.constructor.name}.get(options)`);
-    const block = checkBoolean(ownOption(opts, 'block'), `${this.constructor.name}.get({ block })`, true);
-    return new GetWait(this, block, ownOption(opts, 'timeout'));
+    const block = blockOption(this as Queue<unknown>, 'get', opts);
+    return new GetWait(this, block, timeoutOption(this as Queue<unknown>, 'get', opts));
   }
 
   /**
@@ -395,11 +414,10 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * @example
    * const next = yield* q.peek({ timeout: 1 });
    */
-  peek(opts?: QueueOptions): Op<T> {
+  peek(opts?: QueueOptions | null): Op<T> {
     if (opts === undefined || opts === null) return new PeekWait(this, true, undefined);
-    checkOptions(opts, `${this.constructor.name}.peek(options)`);
-    const block = checkBoolean(ownOption(opts, 'block'), `${this.constructor.name}.peek({ block })`, true);
-    return new PeekWait(this, block, ownOption(opts, 'timeout'));
+    const block = blockOption(this as Queue<unknown>, 'peek', opts);
+    return new PeekWait(this, block, timeoutOption(this as Queue<unknown>, 'peek', opts));
   }
 
   /**
