@@ -456,8 +456,8 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   /** Shoots `g` unless this group already did. */
   private shoot(g: AnyGreenlet, exception: ErrorClass | Error | undefined): void {
     if (this._dying.has(g)) return;
-    this._dying.add(g);
     g.kill({ exception, block: false });
+    this._dying.add(g);
   }
 
   /**
@@ -473,7 +473,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     const o = ownOptions(opts, 'Group.kill(options)');
     const deadline = deadlineAfter(o.timeout, 'Group.kill({ timeout })');
     const block = checkBoolean(o.block, 'Group.kill({ block })', true);
-    const exception = o.exception;
+    const exception = checkException(o.exception, 'Group.kill({ exception })');
     const me = getcurrent();
     const all = (): AnyGreenlet[] => living(this._feeders).concat(living(this.members)).filter((g) => g !== me);
     for (const g of all()) this.shoot(g, exception);
@@ -507,8 +507,9 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     const timeout = o.timeout ?? null;
     if (timeout !== null) checkSeconds(timeout, 'Group.killone({ timeout })');
     const block = checkBoolean(o.block, 'Group.killone({ block })', true);
+    const exception = checkException(o.exception, 'Group.killone({ exception })');
     if (!this.members.has(g) || g.dead) return doneOp(undefined);
-    this.shoot(g, o.exception);
+    this.shoot(g, exception);
     if (!block || g === getcurrent()) return doneOp(undefined);
     const op = g.join({ timeout });
     untrack(op);
@@ -590,6 +591,13 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
 function linkCallback<R>(g: Greenlet<R>, callback: (value: R) => void): void {
   checkFunction(callback, 'callback');
   g.linkValue((dead) => callback(dead.value as R));
+}
+
+/** A kill's `exception`, checked before any member is shot. */
+function checkException(e: unknown, what: string): ErrorClass | Error | undefined {
+  if (e === undefined || e instanceof Error) return e;
+  if (typeof e === 'function' && (e === Error || e.prototype instanceof Error)) return e as ErrorClass;
+  throw new TypeError(`${what} must be an Error class or instance, got ${describeValue(e)}; pass e.g. GreenletExit or new Error("why")`);
 }
 
 function checkArgs(args: unknown, what: string): void {

@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { joinall, run, sleep, spawn, Timeout, type Greenlet } from '../src/index.js';
+import { ConcurrentObjectUseError } from '../src/errors.js';
 import {
   Channel,
   Empty,
@@ -380,29 +381,36 @@ const actor = fc.record({
   startMs: fc.integer({ min: 0, max: 4 }),
   timeoutMs: fc.option(fc.integer({ min: 0, max: 4 }), { nil: null }),
   killMs: fc.option(fc.integer({ min: 0, max: 6 }), { nil: null }),
+  // A consumer may yield the very get() Op an earlier consumer yields (one Op, two greenlets).
+  shares: fc.option(fc.nat({ max: 11 }), { nil: null }),
 });
 
-interface Actor { producer: boolean; startMs: number; timeoutMs: number | null; killMs: number | null }
+interface Actor { producer: boolean; startMs: number; timeoutMs: number | null; killMs: number | null; shares?: number | null }
 
 async function scenario(kind: Kind, actors: Actor[]) {
   const q = make(kind);
   const got: number[] = [];
   const completedPuts = new Set<number>();
+  const optsOf = (a: Actor) => (a.timeoutMs === null ? undefined : { timeout: a.timeoutMs / 1000 });
+  const gets = actors.map((a) => (a.producer ? null : q.get(optsOf(a))));
+  const getOf = (i: number) => {
+    const s = actors[i]!.shares;
+    return s !== null && s !== undefined && s < i && gets[s] !== null ? gets[s]! : gets[i]!;
+  };
   await run(function* () {
     const gs: Greenlet[] = [];
     actors.forEach((a, item) => {
       const g = spawn(function* () {
         yield* sleep(a.startMs / 1000);
-        const opts = a.timeoutMs === null ? undefined : { timeout: a.timeoutMs / 1000 };
         try {
           if (a.producer) {
-            yield* q.put(item, opts);
+            yield* q.put(item, optsOf(a));
             completedPuts.add(item);
           } else {
-            got.push(yield* q.get(opts));
+            got.push(yield* getOf(item));
           }
         } catch (e) {
-          if (!(e instanceof Empty || e instanceof Full)) throw e;
+          if (!(e instanceof Empty || e instanceof Full || e instanceof ConcurrentObjectUseError)) throw e;
         }
       });
       gs.push(g);
