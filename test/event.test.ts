@@ -158,14 +158,15 @@ describe('AsyncResult', () => {
   it('setException: get throws it, wait gives undefined, successful is false', async () => {
     const ar = new AsyncResult<string>();
     const err = new Error('boom');
-    const got = await run(function* () {
+    let got: unknown[] = [];
+    await captureErrors(async () => { got = await run(function* () {
       const g = spawn(function* () { return yield* ar.get(); });
       const w = spawn(function* () { return yield* ar.wait(); });
       yield* sleep(0);
       ar.setException(err);
       yield* joinall([g, w]);
       return [g.exception, w.value];
-    });
+    }); });
     expect(got).toEqual([err, undefined]);
     expect(ar.successful()).toBe(false);
     expect(ar.exception).toBe(err);

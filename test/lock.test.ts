@@ -235,12 +235,13 @@ describe('RLock', () => {
 
   it('release by a greenlet that does not own it throws, naming the fix', async () => {
     const lock = new RLock();
-    const err = await run(function* () {
+    let err = new Error('unset');
+    await captureErrors(async () => { err = await run(function* () {
       yield* lock.acquire();
       const thief = spawn(function* () { lock.release(); });
       yield* joinall([thief]);
       return thief.exception as Error;
-    });
+    }); });
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/does not own this lock.*release it from the greenlet that acquired it/);
     expect(lock.locked()).toBe(true);
