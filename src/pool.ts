@@ -337,7 +337,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   }
 
   /**
-   * Adds a greenlet; it leaves the group when it dies.
+   * Adds a greenlet; it leaves the group when it dies (a dead one is not added).
    *
    * @example
    * group.add(spawn(worker));
@@ -346,7 +346,8 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     if (!(g instanceof Greenlet)) {
       throw new TypeError(`Group.add() takes a Greenlet, got ${describeValue(g)}; spawn one with spawn(fn)`);
     }
-    if (this.members.has(g)) return;
+    // A dead greenlet is not tracked at all (gevent): it would only count until its link ran.
+    if (this.members.has(g) || g.dead) return;
     this.members.add(g);
     g.rawlink(this.leave);
   }

@@ -411,6 +411,21 @@ describe('Group and Pool never shoot a member twice (gevent\'s dying set)', () =
   });
 });
 
+describe('Group.add of a dead greenlet', () => {
+  it('does not track it, in a Group or a Pool (whose slot stays free)', async () => {
+    const group = new Group();
+    const pool = new Pool(1);
+    const r = await run(function* () {
+      const g = spawn(() => 1);
+      yield* g.join();
+      group.add(g);
+      yield* pool.add(g);
+      return [group.len(), group.has(g), pool.len(), pool.freeCount()];
+    });
+    expect(r).toEqual([0, false, 0, 1]);
+  });
+});
+
 describe('Pool sizes as in gevent', () => {
   it('new Pool() has no limit: spawn never waits, freeCount is Infinity, size null', async () => {
     const pool = new Pool();
