@@ -9,6 +9,7 @@ import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-che
 import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, done, doneOp, opFrom, untrack } from './op.js';
 import { now } from './originals.js';
+import { Event } from './event.js';
 import { ParkingLot, secondRun } from './parking-lot.js';
 import { Semaphore } from './lock.js';
 import { joinall } from './wait.js';
@@ -146,9 +147,18 @@ export class IMap<R> implements AsyncIterable<R> {
   /** @internal */
   readonly _readers = new ParkingLot<NextWait<R>>();
   private readonly feeder: AnyGreenlet;
+  /** Set when the reader takes a result: the feeder waits on it while `maxsize` are unread. */
+  private readonly room: Event | null;
 
   /** @internal */
-  constructor(sp: Spawner, fn: Fn<[any], unknown>, items: Iterable<unknown>, private readonly ordered: boolean) {
+  constructor(
+    sp: Spawner,
+    fn: Fn<[any], unknown>,
+    items: Iterable<unknown>,
+    private readonly ordered: boolean,
+    private readonly maxsize: number,
+  ) {
+    this.room = maxsize === Infinity ? null : new Event();
     const onDeath = (g: AnyGreenlet): void => {
       if (!this.ordered) this.results.push(g);
       this.poke();
@@ -169,6 +179,11 @@ export class IMap<R> implements AsyncIterable<R> {
     let exhausted = false;
     try {
       for (;;) {
+        // gevent's maxsize: no more than that many started and unread, however slow the reader.
+        while (this.room !== null && this.spawned - this.taken >= this.maxsize) {
+          this.room.clear();
+          yield* this.room.wait();
+        }
         // Only what the source itself throws goes to the reader; a kill of this feeder
         // (Group.kill) just ends the results.
         let r: IteratorResult<unknown>;
@@ -215,6 +230,7 @@ export class IMap<R> implements AsyncIterable<R> {
     if (g !== undefined && g.dead) {
       this.results[this.head++] = undefined;
       this.taken++;
+      this.room?.set();
       return g;
     }
     // Every started greenlet handed out (in order: results had exactly `spawned` entries).
@@ -528,14 +544,25 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     return mapOp(this, fn, items, 'Group.map()');
   }
 
-  /** Like `map`, streaming the values in item order as they become available. */
-  imap<T, R>(fn: (x: T) => R, items: Iterable<T>): IMap<ResultOf<R>> {
-    return newIMap(this, fn, items, true, 'Group.imap()');
+  /**
+   * Like `map`, streaming the values in item order as they become available; `maxsize`
+   * bounds how many are started and not yet read.
+   *
+   * @example
+   * for await (const v of group.imap(double, [1, 2, 3], { maxsize: 2 })) console.log(v);
+   */
+  imap<T, R>(fn: (x: T) => R, items: Iterable<T>, opts?: IMapOptions | null): IMap<ResultOf<R>> {
+    return newIMap(this, fn, items, opts, true, 'Group.imap()');
   }
 
-  /** Like `imap`, giving each value as soon as its greenlet finishes. */
-  imapUnordered<T, R>(fn: (x: T) => R, items: Iterable<T>): IMap<ResultOf<R>> {
-    return newIMap(this, fn, items, false, 'Group.imapUnordered()');
+  /**
+   * Like `imap`, giving each value as soon as its greenlet finishes.
+   *
+   * @example
+   * for await (const v of group.imapUnordered(double, [1, 2, 3])) console.log(v);
+   */
+  imapUnordered<T, R>(fn: (x: T) => R, items: Iterable<T>, opts?: IMapOptions | null): IMap<ResultOf<R>> {
+    return newIMap(this, fn, items, opts, false, 'Group.imapUnordered()');
   }
 
   /**
@@ -605,10 +632,38 @@ function checkArgs(args: unknown, what: string): void {
   if (!Array.isArray(args)) throw new TypeError(`${what} takes the arguments as an array, got ${describeValue(args)}; pass e.g. [1, 2]`);
 }
 
-function newIMap<T, R>(sp: Spawner, fn: (x: T) => R, items: Iterable<T>, ordered: boolean, what: string): IMap<ResultOf<R>> {
+/**
+ * Options of `imap` and `imapUnordered`: `maxsize` bounds how many results may be started and
+ * not yet read (gevent's `maxsize`); further items wait to start. Nothing, null or 0: no bound.
+ *
+ * @example
+ * pool.imap(fetchPage, urls, { maxsize: 100 });
+ */
+export interface IMapOptions {
+  maxsize?: number | null;
+}
+
+function newIMap<T, R>(
+  sp: Spawner,
+  fn: (x: T) => R,
+  items: Iterable<T>,
+  opts: IMapOptions | null | undefined,
+  ordered: boolean,
+  what: string,
+): IMap<ResultOf<R>> {
   checkFunction(fn, what);
   checkIterable(items, what);
-  return new IMap<ResultOf<R>>(sp, fn as Fn<[any], unknown>, items, ordered);
+  const maxsize = ownOptions(opts, `${what.slice(0, -1)}fn, items, options)`).maxsize;
+  let bound = Infinity;
+  if (maxsize !== undefined && maxsize !== null && maxsize !== 0 && maxsize !== Infinity) {
+    if (typeof maxsize !== 'number' || !Number.isInteger(maxsize) || maxsize < 0) {
+      throw new (typeof maxsize === 'number' ? RangeError : TypeError)(
+        `${what.slice(0, -1)}fn, items, { maxsize }) must be a whole number of results >= 1 (or nothing for no bound), got ${describeValue(maxsize)}`,
+      );
+    }
+    bound = maxsize;
+  }
+  return new IMap<ResultOf<R>>(sp, fn as Fn<[any], unknown>, items, ordered, bound);
 }
 
 function checkPoolSize(size: unknown): number {
@@ -835,8 +890,8 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
    * @example
    * for await (const v of pool.imap(double, [1, 2, 3])) console.log(v);
    */
-  imap<T, R>(fn: (x: T) => R, items: Iterable<T>): IMap<ResultOf<R>> {
-    return newIMap(this, fn, items, true, 'Pool.imap()');
+  imap<T, R>(fn: (x: T) => R, items: Iterable<T>, opts?: IMapOptions | null): IMap<ResultOf<R>> {
+    return newIMap(this, fn, items, opts, true, 'Pool.imap()');
   }
 
   /**
@@ -845,8 +900,8 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
    * @example
    * for await (const v of pool.imapUnordered(double, [1, 2, 3])) console.log(v);
    */
-  imapUnordered<T, R>(fn: (x: T) => R, items: Iterable<T>): IMap<ResultOf<R>> {
-    return newIMap(this, fn, items, false, 'Pool.imapUnordered()');
+  imapUnordered<T, R>(fn: (x: T) => R, items: Iterable<T>, opts?: IMapOptions | null): IMap<ResultOf<R>> {
+    return newIMap(this, fn, items, opts, false, 'Pool.imapUnordered()');
   }
 
   /**

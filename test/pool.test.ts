@@ -582,6 +582,41 @@ describe('long pipelines hold only what is unread', () => {
   }
 });
 
+describe('imap({ maxsize }) as gevent\'s', () => {
+  for (const kind of ['imap', 'imapUnordered'] as const) {
+    it(`${kind}: a slow reader never has more than maxsize results started and unread`, async () => {
+      const pool = new Pool(4);
+      let started = 0;
+      let read = 0;
+      let most = 0;
+      const out: number[] = [];
+      await run(function* () {
+        const it = pool[kind]((x: number) => { started++; return x; }, Array.from({ length: 40 }, (_, i) => i), { maxsize: 3 });
+        for (let r = yield* it.next(); !r.done; r = yield* it.next()) {
+          read++;
+          out.push(r.value);
+          yield* sleep(0.0005);
+          most = Math.max(most, started - read);
+        }
+      });
+      expect(out.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      expect(most).toBeLessThanOrEqual(3);
+    });
+  }
+
+  it('a bad maxsize is an error naming it; 0 and null mean no bound', async () => {
+    const g = new Group();
+    expect(() => g.imap(double, [1], { maxsize: 'x' as never })).toThrow(/Group.imap\(fn, items, \{ maxsize \}\) must be a whole number of results >= 1/);
+    expect(() => g.imap(double, [1], { maxsize: -1 })).toThrow(RangeError);
+    expect(() => new Pool(2).imapUnordered(double, [1], { maxsize: 1.5 })).toThrow(RangeError);
+    expect(() => g.imap(double, [1], 3 as never)).toThrow(/Group.imap\(fn, items, options\) must be an options object/);
+    const all: number[] = [];
+    for await (const v of g.imap(double, [1, 2], { maxsize: 0 })) all.push(v);
+    for await (const v of g.imap(double, [3], null)) all.push(v);
+    expect(all).toEqual([2, 4, 6]);
+  });
+});
+
 describe('deadlines are on the monotonic clock', () => {
   it('a wall-clock jump neither cuts nor stretches Group.join({ timeout }) or kill({ timeout })', async () => {
     const realNow = Date.now.bind(Date);
