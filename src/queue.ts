@@ -140,8 +140,10 @@ function initialItems<T>(init: unknown, what: string): Iterable<T> | undefined {
 
 /** Parks until an item comes; the item is handed over in the wake-up. */
 class GetWait<T> extends Wait<T> {
-  /** Getters and peekers share one FIFO lot; this one takes the item. */
-  readonly peeks = false;
+  /** Getters and peekers share one FIFO lot; this one takes the item. (A getter, not a field: no bytes per wait.) */
+  get peeks(): boolean {
+    return false;
+  }
 
   constructor(
     private readonly q: Queue<T>,
@@ -244,7 +246,9 @@ class PutWait<T> extends Wait<void> {
 /** Parks until an item is there; takes nothing. */
 class PeekWait<T> extends Wait<T> {
   /** In the getters' lot: sees an item only if no getter came before it (gevent's order). */
-  readonly peeks = true;
+  get peeks(): boolean {
+    return true;
+  }
 
   constructor(
     private readonly q: Queue<T>,
