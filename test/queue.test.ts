@@ -465,6 +465,25 @@ describe('gevent order: Channel puts, peekers behind getters', () => {
     expect(events).toEqual(['sending', 'hello', 'sent hello', 'world', 'sent world']);
   });
 
+  it('Channel.put to a getter already parked: the same order', async () => {
+    const ch = new Channel<string>();
+    const events: string[] = [];
+    await run(function* () {
+      const g = spawn(function* () {
+        events.push(yield* ch.get());
+        events.push(yield* ch.get());
+      });
+      yield* sleep(0); // g parks in get()
+      events.push('sending');
+      yield* ch.put('hello');
+      events.push('sent hello');
+      yield* ch.put('world');
+      events.push('sent world');
+      yield* joinall([g]);
+    });
+    expect(events).toEqual(['sending', 'hello', 'sent hello', 'world', 'sent world']);
+  });
+
   it('a peeker parked behind a getter never sees the item that getter took', async () => {
     const q = new Queue<number>();
     const r = await run(function* () {
