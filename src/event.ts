@@ -7,11 +7,11 @@
  * are woken; they must not block.
  */
 import { reportError, type Greenlet } from './greenlet.js';
-import { describeValue } from './arg-checks.js';
+import { checkBoolean, describeValue, ownOption } from './arg-checks.js';
 import { wake, wakeError } from './hub.js';
 import { Op, PARK, toOp, Wait } from './op.js';
 import { nodeQueueMicrotask } from './originals.js';
-import { ParkingLot } from './parking-lot.js';
+import { ParkingLot, secondRun } from './parking-lot.js';
 import { Timeout } from './timeout.js';
 
 /**
@@ -42,8 +42,9 @@ export interface GetOptions extends TimeoutOptions {
   block?: boolean;
 }
 
-function checkOptions(opts: unknown, what: string): asserts opts is GetOptions {
-  if (typeof opts !== 'object' || opts === null) {
+/** Options are read in place, own properties only: no copy on the hot path. null: none. */
+function checkOptions(opts: unknown, what: string): void {
+  if (opts !== undefined && opts !== null && (typeof opts !== 'object' || Array.isArray(opts))) {
     throw new TypeError(`${what} takes an options object, got ${describeValue(opts)}; pass e.g. { timeout: 1 }`);
   }
 }
@@ -67,17 +68,24 @@ class Links<O> {
     if (i >= 0) this.list.splice(i, 1);
   }
 
-  /** Calls and drops every callback (each at most once). */
+  /**
+   * Calls and drops the callbacks there when it starts, one at a time and in order, so that a
+   * callback that unlinks a later one stops it (gevent's order); callbacks added meanwhile
+   * wait for the next round.
+   */
   fire(obj: O): void {
-    if (this.list.length === 0) return;
     const list = this.list;
-    this.list = [];
-    for (const cb of list) {
+    if (list.length === 0) return;
+    let left = list.length;
+    const last = list[left - 1];
+    while (list.length > 0 && left-- > 0) {
+      const cb = list.shift()!;
       try {
         cb(obj);
       } catch (e) {
         reportError(e, `a link callback of ${describeValue(obj)} failed`);
       }
+      if (cb === last) break;
     }
   }
 }
@@ -90,6 +98,10 @@ class EventWait extends Wait<boolean> {
   ) {
     super();
     this.expireAfter(timeout, 'Event.wait({ timeout })');
+  }
+
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
   }
 
   override poll(): boolean | typeof PARK {
@@ -179,9 +191,10 @@ export class Event {
    * @example
    * const wasSet: boolean = yield* ev.wait({ timeout: 0.5 });
    */
-  wait(opts: TimeoutOptions = {}): Op<boolean> {
-    checkOptions(opts, 'Event.wait(opts)');
-    return new EventWait(this, opts.timeout);
+  wait(opts?: TimeoutOptions | null): Op<boolean> {
+    if (opts === undefined || opts === null) return new EventWait(this, undefined);
+    checkOptions(opts, 'Event.wait(options)');
+    return new EventWait(this, ownOption(opts, 'timeout'));
   }
 
   /**
@@ -221,6 +234,10 @@ class ResultWait<T> extends Wait<T> {
     super();
     if (!block) this._timeoutMs = 0;
     else this.expireAfter(timeout, raise ? 'AsyncResult.get({ timeout })' : 'AsyncResult.wait({ timeout })');
+  }
+
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
   }
 
   override poll(): T | typeof PARK {
@@ -319,9 +336,11 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
    * @example
    * const v = yield* ar.get({ timeout: 1 });
    */
-  get(opts: GetOptions = {}): Op<T> {
-    checkOptions(opts, 'AsyncResult.get(opts)');
-    return new ResultWait(this, true, opts.block ?? true, opts.timeout);
+  get(opts?: GetOptions | null): Op<T> {
+    if (opts === undefined || opts === null) return new ResultWait(this, true, true, undefined);
+    checkOptions(opts, 'AsyncResult.get(options)');
+    const block = checkBoolean(ownOption(opts, 'block'), 'AsyncResult.get({ block })', true);
+    return new ResultWait(this, true, block, ownOption(opts, 'timeout'));
   }
 
   /**
@@ -343,9 +362,9 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
    * @example
    * const v = yield* ar.wait({ timeout: 0.2 }); // undefined if not ready by then
    */
-  wait(opts: TimeoutOptions = {}): Op<T | undefined> {
-    checkOptions(opts, 'AsyncResult.wait(opts)');
-    return new ResultWait<T | undefined>(this as AsyncResult<T | undefined>, false, true, opts.timeout);
+  wait(opts?: TimeoutOptions | null): Op<T | undefined> {
+    checkOptions(opts, 'AsyncResult.wait(options)');
+    return new ResultWait<T | undefined>(this as AsyncResult<T | undefined>, false, true, ownOption(opts, 'timeout'));
   }
 
   /**

@@ -11,10 +11,10 @@
  * block (gevent's `with sem:`).
  */
 import type { Greenlet } from './greenlet.js';
-import { describeValue } from './arg-checks.js';
+import { checkBoolean, checkSeconds, describeValue, ownOption } from './arg-checks.js';
 import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, doneOp, opFrom } from './op.js';
-import { ParkingLot } from './parking-lot.js';
+import { ParkingLot, secondRun } from './parking-lot.js';
 
 /** Options of `acquire`: `blocking: false` never waits; `timeout` in seconds. */
 export interface AcquireOptions {
@@ -24,6 +24,30 @@ export interface AcquireOptions {
 
 /** What `hold()` gives: disposing it releases the slot (once). */
 export interface Held extends Disposable {}
+
+/** Options objects are read in place, own properties only (no copy on the hot path). */
+function checkOptions(opts: unknown, what: string): void {
+  if (opts !== undefined && opts !== null && (typeof opts !== 'object' || Array.isArray(opts))) {
+    throw new TypeError(`${what} takes an options object, got ${describeValue(opts)}; pass e.g. { timeout: 1 }`);
+  }
+}
+
+/**
+ * Checks `acquire`'s options before anything waits and gives `blocking` (then read `timeout`
+ * with `ownOption`). Messages, naming `owner`'s class, are built only when something is wrong.
+ */
+function blockingOption(owner: object, opts: AcquireOptions | null | undefined): boolean {
+  if (opts === undefined || opts === null) return true;
+  if (typeof opts !== 'object' || Array.isArray(opts)) checkOptions(opts, `${owner.constructor.name}.acquire(options)`);
+  const timeout = ownOption(opts, 'timeout');
+  if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout >= 0)) {
+    checkSeconds(timeout, `${owner.constructor.name}.acquire({ timeout })`);
+  }
+  const blocking = ownOption(opts, 'blocking');
+  if (blocking === undefined) return true;
+  if (blocking === true || blocking === false) return blocking;
+  return checkBoolean(blocking, `${owner.constructor.name}.acquire({ blocking })`, true);
+}
 
 function checkInitialValue(value: unknown, what: string): asserts value is number {
   if (typeof value !== 'number') {
@@ -45,6 +69,10 @@ class AcquireWait extends Wait<boolean> {
     this.expireAfter(timeout, 'acquire({ timeout })');
   }
 
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
+  }
+
   override poll(): boolean | typeof PARK {
     if (this.sem._take()) return true;
     if (!this.blocking || this._timeoutMs === 0) return false;
@@ -63,10 +91,18 @@ class AcquireWait extends Wait<boolean> {
     return false;
   }
 
+  // Resumed with the slot a release handed over: it is ours now, no longer in flight.
+  override next(value?: unknown): IteratorResult<unknown, boolean> {
+    if (this.parking && value === true) this.sem._inFlight--;
+    return super.next(value);
+  }
+
   // The slot reached us but we were killed before running: pass it on. A wait woken by its
   // time limit was woken with false and holds no slot.
   override undo(_g: Greenlet, value: unknown): void {
-    if (value === true) this.sem.release();
+    if (value !== true) return;
+    this.sem._inFlight--;
+    this.sem.release();
   }
 
   override describe(): string {
@@ -82,6 +118,10 @@ class AvailableWait extends Wait<number> {
   ) {
     super();
     this.expireAfter(timeout, 'waitAvailable({ timeout })');
+  }
+
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
   }
 
   override poll(): number | typeof PARK {
@@ -123,6 +163,11 @@ export class Semaphore {
   readonly _acquirers = new ParkingLot<AcquireWait>();
   /** @internal Greenlets waiting in waitAvailable. */
   readonly _watchers = new ParkingLot<AvailableWait>();
+  /**
+   * @internal Slots a release handed to a waiter that has not run yet. Until it runs, gevent
+   * still counts such a slot in its counter, so BoundedSemaphore counts it in its bound.
+   */
+  _inFlight = 0;
   private _held: Held | null = null;
 
   constructor(value = 1) {
@@ -137,8 +182,9 @@ export class Semaphore {
    * @example
    * const got = yield* sem.acquire({ timeout: 0.5 });
    */
-  acquire(opts: AcquireOptions = {}): Op<boolean> {
-    return new AcquireWait(this, opts.blocking ?? true, opts.timeout);
+  acquire(opts?: AcquireOptions | null): Op<boolean> {
+    if (opts === undefined || opts === null) return new AcquireWait(this, true, undefined);
+    return new AcquireWait(this, blockingOption(this, opts), ownOption(opts, 'timeout'));
   }
 
   /** @internal Takes a free slot if there is one, without any Op (the pools' fast path). */
@@ -160,7 +206,10 @@ export class Semaphore {
   release(): number {
     this.checkRelease();
     for (let w = this._acquirers.shift(); w !== null; w = this._acquirers.shift()) {
-      if (wake(w.g!, true)) return this.counter;
+      if (wake(w.g!, true)) {
+        this._inFlight++;
+        return this.counter;
+      }
     }
     this.counter++;
     for (let w = this._watchers.shift(); w !== null; w = this._watchers.shift()) wake(w.g!, this.counter);
@@ -187,8 +236,10 @@ export class Semaphore {
    * @example
    * yield* sem.waitAvailable({ timeout: 1 });
    */
-  waitAvailable(opts: { timeout?: number | null } = {}): Op<number> {
-    return new AvailableWait(this, opts.timeout);
+  waitAvailable(opts?: { timeout?: number | null } | null): Op<number> {
+    if (opts !== undefined && opts !== null && typeof opts !== 'object') checkOptions(opts, `${this.constructor.name}.waitAvailable(options)`);
+    if (Array.isArray(opts)) checkOptions(opts, `${this.constructor.name}.waitAvailable(options)`);
+    return new AvailableWait(this, ownOption(opts, 'timeout'));
   }
 
   /**
@@ -210,7 +261,9 @@ export class Semaphore {
 
 /**
  * A Semaphore that refuses to be released more often than acquired: the counter never goes
- * above its initial value (a release past it throws RangeError, naming the fix).
+ * above its initial value (a release past it throws RangeError, gevent's ValueError, naming the
+ * fix). A slot handed to a waiter that has not run yet still counts, as in gevent: releasing a
+ * Lock twice while a greenlet waits for it throws rather than letting two greenlets hold it.
  *
  * @example
  * const sem = new BoundedSemaphore(2);
@@ -226,10 +279,11 @@ export class BoundedSemaphore extends Semaphore {
   }
 
   protected override checkRelease(): void {
-    if (this.counter >= this.initialValue) {
+    if (this.counter + this._inFlight >= this.initialValue) {
       throw new RangeError(
-        `${this.constructor.name} released too many times (counter is already ${this.counter}); ` +
-          'release only a slot you acquired',
+        `${this.constructor.name} released too many times (${this.counter} free` +
+          (this._inFlight > 0 ? ` and ${this._inFlight} handed to a waiting greenlet` : '') +
+          ` of ${this.initialValue}); release only a slot you acquired, once`,
       );
     }
   }
@@ -262,7 +316,8 @@ export class DummySemaphore {
   private readonly held: Held = { [Symbol.dispose]: () => {} };
 
   /** Gives `true` at once. */
-  acquire(_opts: AcquireOptions = {}): Op<boolean> {
+  acquire(opts?: AcquireOptions | null): Op<boolean> {
+    blockingOption(this, opts);
     return doneOp(true);
   }
 
@@ -277,7 +332,10 @@ export class DummySemaphore {
   }
 
   /** Gives the counter at once. */
-  waitAvailable(_opts: { timeout?: number | null } = {}): Op<number> {
+  waitAvailable(opts?: { timeout?: number | null } | null): Op<number> {
+    checkOptions(opts, 'DummySemaphore.waitAvailable(options)');
+    const timeout = ownOption(opts, 'timeout');
+    if (timeout !== undefined && timeout !== null) checkSeconds(timeout, 'DummySemaphore.waitAvailable({ timeout })');
     return doneOp(this.counter);
   }
 
@@ -288,9 +346,21 @@ export class DummySemaphore {
 }
 
 /**
+ * Who owns an RLock taken outside any greenlet: all top-level code counts as one owner, as
+ * all of gevent's code outside spawned greenlets runs in its main greenlet.
+ */
+const OUTSIDE = { toString: () => 'code outside any greenlet' };
+type Owner = Greenlet | typeof OUTSIDE;
+
+/** The owner the calling code acts as. */
+function currentOwner(): Owner {
+  return getcurrent() ?? OUTSIDE;
+}
+
+/**
  * A re-entrant lock: the greenlet that holds it may acquire it again (each acquire needs its
- * release); other greenlets wait. Only the owner may release it. Outside any greenlet there is
- * no owner to track, so use it from greenlets.
+ * release); other greenlets wait. Only the owner may release it. Code outside any greenlet
+ * (`await lock.acquire()` at top level) counts as one owner, like gevent's main greenlet.
  *
  * @example
  * const lock = new RLock();
@@ -299,7 +369,7 @@ export class DummySemaphore {
  */
 export class RLock {
   private readonly block = new Semaphore(1);
-  private owner: Greenlet | null = null;
+  private owner: Owner | null = null;
   private count = 0;
   private readonly held: Held = { [Symbol.dispose]: () => this.release() };
 
@@ -309,41 +379,46 @@ export class RLock {
    * @example
    * if (yield* lock.acquire({ timeout: 1 })) try { ... } finally { lock.release(); }
    */
-  acquire(opts: AcquireOptions = {}): Op<boolean> {
-    const me = getcurrent();
-    if (me !== null && this.owner === me) {
+  acquire(opts?: AcquireOptions | null): Op<boolean> {
+    blockingOption(this, opts);
+    const me = currentOwner();
+    if (this.owner === me) {
       this.count++;
       return doneOp(true);
     }
-    const acquire = this.block.acquire(opts);
-    return opFrom(() => this.takeOwnership(acquire), 'RLock.acquire()');
+    // `await lock.acquire()` runs the Op in a greenlet of its own: the owner is the code that
+    // asked (top level), not that short-lived greenlet.
+    const asker = me === OUTSIDE ? OUTSIDE : null;
+    return opFrom(() => this.takeOwnership(opts, asker), 'RLock.acquire()');
   }
 
-  private *takeOwnership(acquire: Op<boolean>): Generator<unknown, boolean, unknown> {
-    const me = getcurrent();
-    // Re-checked: the op may have been made before this greenlet took the lock another way.
-    if (me !== null && this.owner === me) {
+  private *takeOwnership(opts: AcquireOptions | null | undefined, asker: Owner | null): Generator<unknown, boolean, unknown> {
+    const me = asker ?? currentOwner();
+    // Re-checked: the op may have been made before this owner took the lock another way.
+    if (this.owner === me) {
       this.count++;
       return true;
     }
-    if (!(yield* acquire)) return false;
-    this.owner = getcurrent();
+    if (!(yield* this.block.acquire(opts))) return false;
+    this.owner = me;
     this.count = 1;
     return true;
   }
 
   /**
    * Releases one level of ownership; the lock is free once every acquire is released.
-   * Throws if the current greenlet does not own it.
+   * Throws if the caller does not own it.
+   *
+   * @example
+   * lock.release();
    */
   release(): void {
-    const me = getcurrent();
+    const me = currentOwner();
     if (this.owner === null || this.owner !== me) {
-      const who = me === null ? 'code outside any greenlet' : String(me);
       throw new Error(
-        `RLock.release(): ${who} does not own this lock` +
-          (this.owner === null ? ' (it is not locked)' : ` (${this.owner} does)`) +
-          '; release it from the greenlet that acquired it',
+        `RLock.release(): ${String(me)} does not own this lock` +
+          (this.owner === null ? ' (it is not locked)' : ` (${String(this.owner)} does)`) +
+          '; release it from the greenlet that acquired it (all top-level code counts as one owner)',
       );
     }
     if (--this.count === 0) {
@@ -352,17 +427,32 @@ export class RLock {
     }
   }
 
-  /** True while some greenlet holds it. */
+  /**
+   * True while someone holds it.
+   *
+   * @example
+   * lock.locked(); // false
+   */
   locked(): boolean {
     return this.owner !== null;
   }
 
-  /** True if the current greenlet holds it. */
+  /**
+   * True if the caller (this greenlet, or top-level code) holds it.
+   *
+   * @example
+   * if (!lock.isOwned()) yield* lock.acquire();
+   */
   isOwned(): boolean {
-    return this.owner !== null && this.owner === getcurrent();
+    return this.owner !== null && this.owner === currentOwner();
   }
 
-  /** Acquires (waiting as long as it takes) and gives a Disposable that releases. */
+  /**
+   * Acquires (waiting as long as it takes) and gives a Disposable that releases.
+   *
+   * @example
+   * { using _ = yield* lock.hold(); yield* work(); }
+   */
   hold(): Op<Held> {
     const acquire = this.acquire();
     const held = this.held;

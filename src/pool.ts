@@ -5,10 +5,12 @@
  * waits (it is an `Op<Greenlet>`) while the pool is full.
  */
 import { Greenlet, type ErrorClass, type ResultOf } from './greenlet.js';
-import { describeValue } from './arg-checks.js';
+import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { getcurrent, wake } from './hub.js';
-import { Op, PARK, Wait, done, doneOp, opFrom } from './op.js';
-import { ParkingLot } from './parking-lot.js';
+import { Op, PARK, Wait, done, doneOp, opFrom, untrack } from './op.js';
+import { now } from './originals.js';
+import { Event } from './event.js';
+import { ParkingLot, secondRun } from './parking-lot.js';
 import { Semaphore } from './lock.js';
 import { joinall } from './wait.js';
 
@@ -76,6 +78,10 @@ class NextWait<R> extends Wait<IteratorResult<R, undefined>> {
     super();
   }
 
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
+  }
+
   override poll(): any {
     return this.it._take();
   }
@@ -90,14 +96,15 @@ class NextWait<R> extends Wait<IteratorResult<R, undefined>> {
 
   // Woken with a finished greenlet but killed before running: it stays next in line.
   override undo(_g: Greenlet, value: unknown): void {
-    this.it._untake(value as AnyGreenlet | typeof END);
+    this.it._untake(value as Taken);
   }
 
   override next(value?: unknown): IteratorResult<unknown, IteratorResult<R, undefined>> {
     const r = super.next(value);
     if (!r.done) return r;
-    const got = r.value as unknown as AnyGreenlet | typeof END;
+    const got = r.value as unknown as Taken;
     if (got === END) return done({ done: true, value: undefined });
+    if (got === SOURCE_FAILED) throw this.it._sourceError;
     return done({ done: false, value: resultOf(got) as R });
   }
 
@@ -107,6 +114,12 @@ class NextWait<R> extends Wait<IteratorResult<R, undefined>> {
 }
 
 const END: unique symbol = Symbol('geventjs.imap.end') as never;
+/** The source iterable threw: the reader gets its error once, after every earlier result. */
+const SOURCE_FAILED: unique symbol = Symbol('geventjs.imap.sourceFailed') as never;
+type Taken = AnyGreenlet | typeof END | typeof SOURCE_FAILED;
+
+/** Below this many taken slots the results array is not worth compacting. */
+const COMPACT_AT = 1024;
 
 /**
  * The results of `imap` (in order) or `imapUnordered` (as they finish). Inside a greenlet,
@@ -119,17 +132,33 @@ const END: unique symbol = Symbol('geventjs.imap.end') as never;
  * for await (const page of pool.imapUnordered(fetchPage, urls)) console.log(page); // outside
  */
 export class IMap<R> implements AsyncIterable<R> {
-  /** @internal Greenlets started, in item order (ordered) or finished ones (unordered). */
-  private readonly results: (AnyGreenlet | undefined)[] = [];
+  /**
+   * Greenlets started, in item order (ordered) or finished ones (unordered), from `head` on;
+   * the taken front is cut off now and then, so a long pipeline holds only what is unread.
+   */
+  private results: (AnyGreenlet | undefined)[] = [];
   private head = 0;
   private spawned = 0;
+  private taken = 0;
   private finished = false;
+  private sourceFailed = false;
+  /** @internal The error the source iterable threw. */
+  _sourceError: unknown = undefined;
   /** @internal */
   readonly _readers = new ParkingLot<NextWait<R>>();
   private readonly feeder: AnyGreenlet;
+  /** Set when the reader takes a result: the feeder waits on it while `maxsize` are unread. */
+  private readonly room: Event | null;
 
   /** @internal */
-  constructor(sp: Spawner, fn: Fn<[any], unknown>, items: Iterable<unknown>, private readonly ordered: boolean) {
+  constructor(
+    sp: Spawner,
+    fn: Fn<[any], unknown>,
+    items: Iterable<unknown>,
+    private readonly ordered: boolean,
+    private readonly maxsize: number,
+  ) {
+    this.room = maxsize === Infinity ? null : new Event();
     const onDeath = (g: AnyGreenlet): void => {
       if (!this.ordered) this.results.push(g);
       this.poke();
@@ -138,6 +167,7 @@ export class IMap<R> implements AsyncIterable<R> {
     sp._group._feeders.add(this.feeder);
     this.feeder.rawlink(() => {
       sp._group._feeders.delete(this.feeder);
+      sp._group._dying.delete(this.feeder);
       this.finished = true;
       this.poke();
     });
@@ -145,15 +175,43 @@ export class IMap<R> implements AsyncIterable<R> {
   }
 
   private *feed(sp: Spawner, fn: Fn<[any], unknown>, items: Iterable<unknown>, onDeath: (g: AnyGreenlet) => void) {
-    for (const x of items) {
-      let g = sp._trySpawn(fn, [x]);
-      if (g === null) {
-        yield* sp._waitSlot();
-        g = sp._start(fn, [x]);
+    let it: Iterator<unknown> | undefined;
+    let exhausted = false;
+    try {
+      for (;;) {
+        // gevent's maxsize: no more than that many started and unread, however slow the reader.
+        while (this.room !== null && this.spawned - this.taken >= this.maxsize) {
+          this.room.clear();
+          yield* this.room.wait();
+        }
+        // Only what the source itself throws goes to the reader; a kill of this feeder
+        // (Group.kill) just ends the results.
+        let r: IteratorResult<unknown>;
+        try {
+          it ??= items[Symbol.iterator]();
+          r = it.next();
+        } catch (e) {
+          exhausted = true;
+          this.sourceFailed = true;
+          this._sourceError = e;
+          return;
+        }
+        if (r.done === true) {
+          exhausted = true;
+          return;
+        }
+        let g = sp._trySpawn(fn, [r.value]);
+        if (g === null) {
+          yield* sp._waitSlot();
+          g = sp._start(fn, [r.value]);
+        }
+        this.spawned++;
+        if (this.ordered) this.results.push(g);
+        g.rawlink(onDeath);
       }
-      this.spawned++;
-      if (this.ordered) this.results.push(g);
-      g.rawlink(onDeath);
+    } finally {
+      // Stopped early (killed): close the source, as for-of would.
+      if (!exhausted && it !== undefined && typeof it.return === 'function') it.return();
     }
   }
 
@@ -162,21 +220,42 @@ export class IMap<R> implements AsyncIterable<R> {
     return new NextWait<R>(this);
   }
 
-  /** @internal The next finished greenlet, END, or PARK. */
-  _take(): AnyGreenlet | typeof END | typeof PARK {
+  /** @internal The next finished greenlet, SOURCE_FAILED, END, or PARK. */
+  _take(): Taken | typeof PARK {
+    if (this.head >= COMPACT_AT && this.head * 2 >= this.results.length) {
+      this.results = this.results.slice(this.head);
+      this.head = 0;
+    }
     const g = this.results[this.head];
     if (g !== undefined && g.dead) {
       this.results[this.head++] = undefined;
+      this.taken++;
+      this.room?.set();
       return g;
     }
-    // All spawned, every one handed out (in order: results has exactly `spawned` entries).
-    if (this.finished && this.head === this.spawned) return END;
+    // Every started greenlet handed out (in order: results had exactly `spawned` entries).
+    if (this.finished && this.taken === this.spawned) {
+      if (this.sourceFailed) {
+        this.sourceFailed = false;
+        return SOURCE_FAILED;
+      }
+      return END;
+    }
     return PARK;
   }
 
-  /** @internal */
-  _untake(g: AnyGreenlet | typeof END): void {
-    if (g !== END) this.results[--this.head] = g;
+  /** @internal Gives back what a reader took but never received. */
+  _untake(got: Taken): void {
+    if (got === SOURCE_FAILED) this.sourceFailed = true;
+    else if (got !== END) {
+      this.results[--this.head] = got;
+      this.taken--;
+    }
+  }
+
+  /** @internal The results array's length, read or not (for memory checks). */
+  get _bufferLength(): number {
+    return this.results.length;
   }
 
   private poke(): void {
@@ -202,9 +281,43 @@ function living(gs: Iterable<AnyGreenlet>): AnyGreenlet[] {
   return out;
 }
 
-/** A `{ timeout }` that is not a number gets a clear error before anything waits. */
+/** Seconds left until `deadline` (monotonic ms, a double of any size), or null for none. */
 function remaining(deadline: number): number | null {
-  return deadline === Infinity ? null : Math.max(0, (deadline - Date.now()) / 1000);
+  return deadline === Infinity ? null : Math.max(0, (deadline - now()) / 1000);
+}
+
+/** A deadline on the monotonic clock for `{ timeout }` (null or undefined: none). */
+function deadlineAfter(timeout: number | null | undefined, what: string): number {
+  if (timeout === undefined || timeout === null) return Infinity;
+  checkSeconds(timeout, what);
+  return now() + timeout * 1000;
+}
+
+/** Options of `kill` and `killone`. */
+export interface KillOptions {
+  exception?: ErrorClass | Error;
+  block?: boolean;
+  timeout?: number | null;
+}
+
+/** Options of `join`. */
+export interface JoinOptions {
+  timeout?: number | null;
+  raiseError?: boolean;
+}
+
+/**
+ * Runs `fn(...args)` in the calling greenlet (gevent's `_apply_immediately`): a generator's
+ * body is run with `yield*`, a promise is waited for, a plain value is returned.
+ */
+function* applyInline(fn: Fn<any[], unknown>, args: unknown[]): Generator<unknown, unknown, unknown> {
+  const r = fn(...args);
+  if (r !== null && typeof r === 'object') {
+    if (typeof (r as Iterator<unknown>).next === 'function' || typeof (r as PromiseLike<unknown>).then === 'function') {
+      return yield r;
+    }
+  }
+  return r;
 }
 
 /**
@@ -220,6 +333,11 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   private readonly members = new Set<AnyGreenlet>();
   /** @internal imap feeders running for this group (killed with it). */
   readonly _feeders = new Set<AnyGreenlet>();
+  /**
+   * @internal Members (and feeders) this group already shot: `kill` and `killone` never shoot
+   * one twice (gevent's `dying`), since every `Greenlet.kill()` interrupts again.
+   */
+  readonly _dying = new Set<AnyGreenlet>();
   /** @internal Told of each member that leaves (Pool releases its slot). */
   _onLeave: ((g: AnyGreenlet) => void) | null = null;
   private readonly leave = (g: AnyGreenlet): void => this.discard(g);
@@ -235,7 +353,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   }
 
   /**
-   * Adds a greenlet; it leaves the group when it dies.
+   * Adds a greenlet; it leaves the group when it dies (a dead one is not added).
    *
    * @example
    * group.add(spawn(worker));
@@ -244,7 +362,8 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     if (!(g instanceof Greenlet)) {
       throw new TypeError(`Group.add() takes a Greenlet, got ${describeValue(g)}; spawn one with spawn(fn)`);
     }
-    if (this.members.has(g)) return;
+    // A dead greenlet is not tracked at all (gevent): it would only count until its link ran.
+    if (this.members.has(g) || g.dead) return;
     this.members.add(g);
     g.rawlink(this.leave);
   }
@@ -257,6 +376,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   /** Removes a greenlet (it keeps running). */
   discard(g: AnyGreenlet): void {
     if (!this.members.delete(g)) return;
+    this._dying.delete(g);
     if (!g.dead) g.unlink(this.leave);
     if (this._onLeave !== null) this._onLeave(g);
   }
@@ -332,9 +452,10 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
    * @example
    * const allDone = yield* group.join({ timeout: 5 });
    */
-  join(opts: { timeout?: number | null; raiseError?: boolean } = {}): Op<boolean> {
-    const timeout = opts.timeout ?? null;
-    const deadline = timeout === null ? Infinity : Date.now() + checkedSeconds(timeout, 'Group.join({ timeout })') * 1000;
+  join(opts?: JoinOptions | null): Op<boolean> {
+    const o = ownOptions(opts, 'Group.join(options)');
+    const deadline = deadlineAfter(o.timeout, 'Group.join({ timeout })');
+    const raiseError = checkBoolean(o.raiseError, 'Group.join({ raiseError })', false);
     const members = this.members;
     const self = this;
     return opFrom(function* () {
@@ -342,53 +463,74 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
       for (let gs = living(members); gs.length > 0; gs = living(members)) {
         const left = remaining(deadline);
         if (left === 0) return false;
-        yield* joinall(gs, { timeout: left, raiseError: opts.raiseError ?? false });
+        yield* joinall(gs, { timeout: left, raiseError });
       }
       self._pruneDead();
       return true;
     }, 'Group.join()');
   }
 
+  /** Shoots `g` unless this group already did. */
+  private shoot(g: AnyGreenlet, exception: ErrorClass | Error | undefined): void {
+    if (this._dying.has(g)) return;
+    g.kill({ exception, block: false });
+    this._dying.add(g);
+  }
+
   /**
-   * Kills every member (and any imap still starting greenlets); with `block` (the default)
-   * waits up to `timeout` seconds for them to die.
+   * Kills every member (and any imap still starting greenlets) at once, each only once
+   * however often the group is killed; with `block` (the default) the Op waits up to
+   * `timeout` seconds for them to die. Not yielding that Op is fine: the kill already
+   * happened.
    *
    * @example
    * yield* group.kill();
    */
-  kill(opts: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } = {}): Op<void> {
-    const timeout = opts.timeout ?? null;
-    if (timeout !== null) checkedSeconds(timeout, 'Group.kill({ timeout })');
-    const all = (): AnyGreenlet[] => living(this._feeders).concat(living(this.members));
-    for (const g of all()) g.kill({ exception: opts.exception, block: false });
-    if (opts.block === false) return doneOp(undefined);
-    const deadline = timeout === null ? Infinity : Date.now() + timeout * 1000;
+  kill(opts?: KillOptions | null): Op<void> {
+    const o = ownOptions(opts, 'Group.kill(options)');
+    const deadline = deadlineAfter(o.timeout, 'Group.kill({ timeout })');
+    const block = checkBoolean(o.block, 'Group.kill({ block })', true);
+    const exception = checkException(o.exception, 'Group.kill({ exception })');
     const me = getcurrent();
+    const all = (): AnyGreenlet[] => living(this._feeders).concat(living(this.members)).filter((g) => g !== me);
+    for (const g of all()) this.shoot(g, exception);
+    if (me !== null && (this.members.has(me) || this._feeders.has(me))) this.shoot(me, exception);
+    if (!block) return doneOp(undefined);
     const self = this;
-    return opFrom(function* () {
+    const op = opFrom(function* () {
       // Members spawned while we wait get killed too, as gevent's Group.kill does.
-      for (let gs = all().filter((g) => g !== me); gs.length > 0; gs = all().filter((g) => g !== me)) {
+      for (let gs = all(); gs.length > 0; gs = all()) {
         const left = remaining(deadline);
         if (left === 0) return;
-        for (const g of gs) g.kill({ exception: opts.exception, block: false });
+        for (const g of gs) self.shoot(g, exception);
         yield* joinall(gs, { timeout: left });
       }
       self._pruneDead();
     }, 'Group.kill()');
+    untrack(op);
+    return op;
   }
 
   /**
-   * Kills one member (nothing if it is not one).
+   * Kills one member, unless this group already shot it (nothing if it is not a member);
+   * with `block` (the default) the Op waits up to `timeout` seconds for its death. The kill
+   * happens at once, whether the Op is yielded or not.
    *
    * @example
    * yield* group.killone(g);
    */
-  killone(
-    g: AnyGreenlet,
-    opts: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } = {},
-  ): Op<void> {
-    if (!this.members.has(g)) return doneOp(undefined);
-    return g.kill(opts);
+  killone(g: AnyGreenlet, opts?: KillOptions | null): Op<void> {
+    const o = ownOptions(opts, 'Group.killone(g, options)');
+    const timeout = o.timeout ?? null;
+    if (timeout !== null) checkSeconds(timeout, 'Group.killone({ timeout })');
+    const block = checkBoolean(o.block, 'Group.killone({ block })', true);
+    const exception = checkException(o.exception, 'Group.killone({ exception })');
+    if (!this.members.has(g) || g.dead) return doneOp(undefined);
+    this.shoot(g, exception);
+    if (!block || g === getcurrent()) return doneOp(undefined);
+    const op = g.join({ timeout });
+    untrack(op);
+    return op;
   }
 
   /**
@@ -402,14 +544,25 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     return mapOp(this, fn, items, 'Group.map()');
   }
 
-  /** Like `map`, streaming the values in item order as they become available. */
-  imap<T, R>(fn: (x: T) => R, items: Iterable<T>): IMap<ResultOf<R>> {
-    return newIMap(this, fn, items, true, 'Group.imap()');
+  /**
+   * Like `map`, streaming the values in item order as they become available; `maxsize`
+   * bounds how many are started and not yet read.
+   *
+   * @example
+   * for await (const v of group.imap(double, [1, 2, 3], { maxsize: 2 })) console.log(v);
+   */
+  imap<T, R>(fn: (x: T) => R, items: Iterable<T>, opts?: IMapOptions | null): IMap<ResultOf<R>> {
+    return newIMap(this, fn, items, opts, true, 'Group.imap()');
   }
 
-  /** Like `imap`, giving each value as soon as its greenlet finishes. */
-  imapUnordered<T, R>(fn: (x: T) => R, items: Iterable<T>): IMap<ResultOf<R>> {
-    return newIMap(this, fn, items, false, 'Group.imapUnordered()');
+  /**
+   * Like `imap`, giving each value as soon as its greenlet finishes.
+   *
+   * @example
+   * for await (const v of group.imapUnordered(double, [1, 2, 3])) console.log(v);
+   */
+  imapUnordered<T, R>(fn: (x: T) => R, items: Iterable<T>, opts?: IMapOptions | null): IMap<ResultOf<R>> {
+    return newIMap(this, fn, items, opts, false, 'Group.imapUnordered()');
   }
 
   /**
@@ -420,8 +573,13 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
    */
   apply<A extends unknown[], R>(fn: Fn<A, R>, args: A = [] as unknown as A): Op<ResultOf<R>> {
     checkFunction(fn, 'Group.apply()');
-    const g = this.spawn(fn, ...args);
-    return g.get();
+    checkArgs(args, 'Group.apply(fn, args)');
+    const self = this;
+    return opFrom(function* () {
+      const me = getcurrent();
+      if (me !== null && self.has(me)) return (yield* applyInline(fn as Fn<any[], unknown>, args)) as ResultOf<R>;
+      return yield* self.spawn(fn, ...args).get();
+    }, 'Group.apply()');
   }
 
   /**
@@ -435,6 +593,8 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     args: A = [] as unknown as A,
     callback?: (value: ResultOf<R>) => void,
   ): Greenlet<ResultOf<R>> {
+    checkArgs(args, 'Group.applyAsync(fn, args)');
+    if (callback !== undefined) checkFunction(callback, 'Group.applyAsync(fn, args, callback)');
     const g = this.spawn(fn, ...args);
     if (callback !== undefined) linkCallback(g, callback);
     return g;
@@ -461,44 +621,83 @@ function linkCallback<R>(g: Greenlet<R>, callback: (value: R) => void): void {
   g.linkValue((dead) => callback(dead.value as R));
 }
 
-function checkedSeconds(s: unknown, what: string): number {
-  if (typeof s !== 'number') throw new TypeError(`${what} must be a number of seconds, got ${describeValue(s)}; pass e.g. 0.5`);
-  if (Number.isNaN(s) || s < 0) throw new RangeError(`${what} must be >= 0 seconds, got ${s}; pass 0 or more`);
-  return s;
+/** A kill's `exception`, checked before any member is shot. */
+function checkException(e: unknown, what: string): ErrorClass | Error | undefined {
+  if (e === undefined || e instanceof Error) return e;
+  if (typeof e === 'function' && (e === Error || e.prototype instanceof Error)) return e as ErrorClass;
+  throw new TypeError(`${what} must be an Error class or instance, got ${describeValue(e)}; pass e.g. GreenletExit or new Error("why")`);
 }
 
-function newIMap<T, R>(sp: Spawner, fn: (x: T) => R, items: Iterable<T>, ordered: boolean, what: string): IMap<ResultOf<R>> {
+function checkArgs(args: unknown, what: string): void {
+  if (!Array.isArray(args)) throw new TypeError(`${what} takes the arguments as an array, got ${describeValue(args)}; pass e.g. [1, 2]`);
+}
+
+/**
+ * Options of `imap` and `imapUnordered`: `maxsize` bounds how many results may be started and
+ * not yet read (gevent's `maxsize`); further items wait to start. Nothing, null or 0: no bound.
+ *
+ * @example
+ * pool.imap(fetchPage, urls, { maxsize: 100 });
+ */
+export interface IMapOptions {
+  maxsize?: number | null;
+}
+
+function newIMap<T, R>(
+  sp: Spawner,
+  fn: (x: T) => R,
+  items: Iterable<T>,
+  opts: IMapOptions | null | undefined,
+  ordered: boolean,
+  what: string,
+): IMap<ResultOf<R>> {
   checkFunction(fn, what);
   checkIterable(items, what);
-  return new IMap<ResultOf<R>>(sp, fn as Fn<[any], unknown>, items, ordered);
+  const maxsize = ownOptions(opts, `${what.slice(0, -1)}fn, items, options)`).maxsize;
+  let bound = Infinity;
+  if (maxsize !== undefined && maxsize !== null && maxsize !== 0 && maxsize !== Infinity) {
+    if (typeof maxsize !== 'number' || !Number.isInteger(maxsize) || maxsize < 0) {
+      throw new (typeof maxsize === 'number' ? RangeError : TypeError)(
+        `${what.slice(0, -1)}fn, items, { maxsize }) must be a whole number of results >= 1 (or nothing for no bound), got ${describeValue(maxsize)}`,
+      );
+    }
+    bound = maxsize;
+  }
+  return new IMap<ResultOf<R>>(sp, fn as Fn<[any], unknown>, items, ordered, bound);
+}
+
+function checkPoolSize(size: unknown): number {
+  if (size === undefined || size === null || size === Infinity) return Infinity;
+  if (typeof size !== 'number') {
+    throw new TypeError(`new Pool(size) needs a number of greenlets, got ${describeValue(size)}; pass e.g. new Pool(10), or nothing for no limit`);
+  }
+  if (!Number.isInteger(size) || size < 0) {
+    throw new RangeError(`new Pool(size) must be a whole number >= 0, got ${size}; pass e.g. 10, or nothing for no limit`);
+  }
+  return size;
 }
 
 /**
  * A Group that runs at most `size` greenlets at once: `spawn` waits while it is full, so it
- * is an Op (`const g = yield* pool.spawn(fn)`). Built from a Group and a Semaphore.
+ * is an Op (`const g = yield* pool.spawn(fn)`). Built from a Group and a Semaphore. As in
+ * gevent, `new Pool()` has no limit, and `new Pool(0)` can never run anything (only useful
+ * with `waitAvailable({ timeout })`).
  *
  * @example
  * const pool = new Pool(10);
  * const pages = yield* pool.map(fetchPage, urls); // at most 10 fetches at a time
  */
 export class Pool implements Iterable<AnyGreenlet>, Spawner {
-  /** The most members running at once. */
-  readonly size: number;
+  /** The most members running at once; null for no limit. */
+  readonly size: number | null;
   /** @internal */
   readonly _group = new Group();
-  /** @internal Free slots. */
+  /** @internal Free slots (Infinity for no limit). */
   readonly _sem: Semaphore;
-  constructor(size: number) {
-    if (typeof size !== 'number') {
-      throw new TypeError(`new Pool(size) needs a number of greenlets, got ${describeValue(size)}; pass e.g. new Pool(10)`);
-    }
-    if (!(size >= 1) || (!Number.isInteger(size) && size !== Infinity)) {
-      throw new RangeError(
-        `new Pool(size) must be a whole number >= 1, got ${size}; pass 1 or more (use a Group for no limit)`,
-      );
-    }
-    this.size = size;
-    this._sem = new Semaphore(size);
+  constructor(size?: number | null) {
+    const limit = checkPoolSize(size);
+    this.size = limit === Infinity ? null : limit;
+    this._sem = new Semaphore(limit);
     // A member that dies (or is discarded) frees its slot: to the longest waiting spawner.
     this._group._onLeave = () => void this._sem.release();
   }
@@ -551,25 +750,42 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     const group = this._group;
     const sem = this._sem;
     return opFrom(function* () {
-      if (group.has(g)) return;
+      if (group.has(g) || g.dead) return;
       if (!sem._take()) yield* sem.acquire();
-      group.add(g);
+      // It may have died while we waited: then the slot goes straight back.
+      if (g.dead) sem.release();
+      else group.add(g);
     }, 'Pool.add()');
   }
 
-  /** Removes a member (it keeps running) and frees its slot. */
+  /**
+   * Removes a member (it keeps running) and frees its slot.
+   *
+   * @example
+   * pool.discard(g);
+   */
   discard(g: AnyGreenlet): void {
     this._group.discard(g);
   }
 
-  /** True when `spawn` would wait. */
+  /**
+   * True when `spawn` would wait.
+   *
+   * @example
+   * if (!pool.full()) yield* pool.spawn(job);
+   */
   full(): boolean {
     return this.freeCount() === 0;
   }
 
-  /** How many more greenlets could start now without waiting. */
+  /**
+   * How many more greenlets could start now without waiting (Infinity for no limit).
+   *
+   * @example
+   * new Pool(3).freeCount(); // 3
+   */
   freeCount(): number {
-    return this.size - this._group.size;
+    return this.size === null ? Infinity : Math.max(0, this.size - this._group.size);
   }
 
   /**
@@ -578,29 +794,43 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
    * @example
    * yield* pool.waitAvailable({ timeout: 1 });
    */
-  waitAvailable(opts: { timeout?: number | null } = {}): Op<number> {
-    const wait = this._sem.waitAvailable(opts);
-    return opFrom(
-      function* (this: Pool) {
-        if (this.freeCount() > 0) return this.freeCount();
-        yield* wait;
-        return this.freeCount();
-      }.bind(this),
-      'Pool.waitAvailable()',
-    );
+  waitAvailable(opts?: { timeout?: number | null } | null): Op<number> {
+    const timeout = ownOptions(opts, 'Pool.waitAvailable(options)').timeout;
+    if (timeout !== undefined && timeout !== null) checkSeconds(timeout, 'Pool.waitAvailable({ timeout })');
+    const self = this;
+    return opFrom(function* () {
+      // The Wait is made only when needed: made and left unused, it would count as dropped.
+      if (self.freeCount() === 0) yield* self._sem.waitAvailable({ timeout });
+      return self.freeCount();
+    }, 'Pool.waitAvailable()');
   }
 
-  /** How many members are running. */
+  /**
+   * How many members are running.
+   *
+   * @example
+   * pool.len(); // 0
+   */
   len(): number {
     return this._group.size;
   }
 
-  /** True if `g` is a member. */
+  /**
+   * True if `g` is a member.
+   *
+   * @example
+   * pool.has(g);
+   */
   has(g: AnyGreenlet): boolean {
     return this._group.has(g);
   }
 
-  /** True if `g` is a member. */
+  /**
+   * True if `g` is a member.
+   *
+   * @example
+   * pool.contains(g);
+   */
   contains(g: AnyGreenlet): boolean {
     return this._group.has(g);
   }
@@ -614,63 +844,115 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     return this._group[Symbol.iterator]();
   }
 
-  /** Waits for every member to die (see `Group.join`). */
-  join(opts: { timeout?: number | null; raiseError?: boolean } = {}): Op<boolean> {
+  /**
+   * Waits for every member to die (see `Group.join`).
+   *
+   * @example
+   * yield* pool.join({ timeout: 5 });
+   */
+  join(opts?: JoinOptions | null): Op<boolean> {
     return this._group.join(opts);
   }
 
-  /** Kills every member (see `Group.kill`). */
-  kill(opts: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } = {}): Op<void> {
+  /**
+   * Kills every member at once, each only once (see `Group.kill`).
+   *
+   * @example
+   * yield* pool.kill();
+   */
+  kill(opts?: KillOptions | null): Op<void> {
     return this._group.kill(opts);
   }
 
-  /** Kills one member. */
-  killone(
-    g: AnyGreenlet,
-    opts: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } = {},
-  ): Op<void> {
+  /**
+   * Kills one member, unless this pool already shot it.
+   *
+   * @example
+   * yield* pool.killone(g);
+   */
+  killone(g: AnyGreenlet, opts?: KillOptions | null): Op<void> {
     return this._group.killone(g, opts);
   }
 
-  /** `Group.map`, never more than `size` at once. */
+  /**
+   * `Group.map`, never more than `size` at once.
+   *
+   * @example
+   * const out = yield* pool.map(double, [1, 2, 3]);
+   */
   map<T, R>(fn: (x: T) => R, items: Iterable<T>): Op<ResultOf<R>[]> {
     return mapOp(this, fn, items, 'Pool.map()');
   }
 
-  /** `Group.imap`, never more than `size` at once. */
-  imap<T, R>(fn: (x: T) => R, items: Iterable<T>): IMap<ResultOf<R>> {
-    return newIMap(this, fn, items, true, 'Pool.imap()');
+  /**
+   * `Group.imap`, never more than `size` at once.
+   *
+   * @example
+   * for await (const v of pool.imap(double, [1, 2, 3])) console.log(v);
+   */
+  imap<T, R>(fn: (x: T) => R, items: Iterable<T>, opts?: IMapOptions | null): IMap<ResultOf<R>> {
+    return newIMap(this, fn, items, opts, true, 'Pool.imap()');
   }
 
-  /** `Group.imapUnordered`, never more than `size` at once. */
-  imapUnordered<T, R>(fn: (x: T) => R, items: Iterable<T>): IMap<ResultOf<R>> {
-    return newIMap(this, fn, items, false, 'Pool.imapUnordered()');
+  /**
+   * `Group.imapUnordered`, never more than `size` at once.
+   *
+   * @example
+   * for await (const v of pool.imapUnordered(double, [1, 2, 3])) console.log(v);
+   */
+  imapUnordered<T, R>(fn: (x: T) => R, items: Iterable<T>, opts?: IMapOptions | null): IMap<ResultOf<R>> {
+    return newIMap(this, fn, items, opts, false, 'Pool.imapUnordered()');
   }
 
-  /** Runs `fn(...args)` in a member (once a slot is free) and gives its value. */
+  /**
+   * Runs `fn(...args)` in a member (once a slot is free) and gives its value. Called from a
+   * member of this same pool, it runs `fn` right there instead (gevent's rule), so a nested
+   * `apply` in a full pool cannot deadlock.
+   *
+   * @example
+   * const n = yield* pool.apply(add, [1, 2]);
+   */
   apply<A extends unknown[], R>(fn: Fn<A, R>, args: A = [] as unknown as A): Op<ResultOf<R>> {
-    const spawn = this.spawn(fn, ...args);
+    checkFunction(fn, 'Pool.apply()');
+    checkArgs(args, 'Pool.apply(fn, args)');
+    const self = this;
     return opFrom(function* () {
-      const g = yield* spawn;
+      const me = getcurrent();
+      if (me !== null && self.has(me)) return (yield* applyInline(fn as Fn<any[], unknown>, args)) as ResultOf<R>;
+      const g = yield* self.spawn(fn, ...args);
       return yield* g.get();
     }, 'Pool.apply()');
   }
 
-  /** Spawns `fn(...args)` once a slot is free; gives the greenlet. */
+  /**
+   * Starts `fn(...args)` and gives its greenlet at once, never waiting: in the pool if a slot
+   * is free, else in a greenlet outside the pool that waits for a slot and runs it there
+   * (gevent's rule; that greenlet's value is `fn`'s). `callback(value)` runs on success.
+   *
+   * @example
+   * const g = pool.applyAsync(fetchPage, [url], (page) => console.log(page.length));
+   */
   applyAsync<A extends unknown[], R>(
     fn: Fn<A, R>,
     args: A = [] as unknown as A,
     callback?: (value: ResultOf<R>) => void,
-  ): Op<Greenlet<ResultOf<R>>> {
-    const spawn = this.spawn(fn, ...args);
-    return opFrom(function* () {
-      const g = yield* spawn;
-      if (callback !== undefined) linkCallback(g, callback);
-      return g;
-    }, 'Pool.applyAsync()');
+  ): Greenlet<ResultOf<R>> {
+    checkFunction(fn, 'Pool.applyAsync()');
+    checkArgs(args, 'Pool.applyAsync(fn, args)');
+    if (callback !== undefined) checkFunction(callback, 'Pool.applyAsync(fn, args, callback)');
+    let g = this._trySpawn(fn as Fn<any[], unknown>, args) as Greenlet<ResultOf<R>> | null;
+    // Full: the Op is made inside the new greenlet (made here, it would count as never started).
+    g ??= Greenlet.spawn(() => this.apply(fn, args)) as unknown as Greenlet<ResultOf<R>>;
+    if (callback !== undefined) linkCallback(g, callback);
+    return g;
   }
 
-  /** Runs `map` in a new greenlet (not a member) and gives it. */
+  /**
+   * Runs `map` in a new greenlet (not a member) and gives it.
+   *
+   * @example
+   * const g = pool.mapAsync(double, [1, 2]); const vs = yield* g.get();
+   */
   mapAsync<T, R>(fn: (x: T) => R, items: Iterable<T>, callback?: (values: ResultOf<R>[]) => void): Greenlet<ResultOf<R>[]> {
     checkFunction(fn, 'mapAsync()');
     checkIterable(items, 'mapAsync()');
@@ -680,4 +962,3 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     return g;
   }
 }
-

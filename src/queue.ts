@@ -8,10 +8,11 @@
  * with an item but interrupted (kill, Timeout) before it ran gives the item back (`undo`) to
  * the next getter or the front of the queue; a wait cancelled while parked took nothing.
  */
-import { describeValue } from './arg-checks.js';
+import { checkBoolean, checkSeconds, describeValue, ownOption, ownOptions } from './arg-checks.js';
+import type { Greenlet } from './greenlet.js';
 import { wake } from './hub.js';
 import { Op, PARK, untrack, Wait } from './op.js';
-import { ParkingLot } from './parking-lot.js';
+import { ParkingLot, secondRun } from './parking-lot.js';
 
 /**
  * Thrown by `get` when the queue stays empty (`block: false`, `getNowait`, or the timeout).
@@ -20,9 +21,12 @@ import { ParkingLot } from './parking-lot.js';
  * try { q.getNowait(); } catch (e) { if (!(e instanceof Empty)) throw e; }
  */
 export class Empty extends Error {
+  /** Stable, documented error code (Node style). */
+  declare code: 'GEVENTJS_EMPTY';
   constructor(message = 'the queue is empty') {
     super(message);
     this.name = 'Empty';
+    this.code = 'GEVENTJS_EMPTY';
   }
 }
 
@@ -33,9 +37,12 @@ export class Empty extends Error {
  * try { q.putNowait(x); } catch (e) { if (!(e instanceof Full)) throw e; }
  */
 export class Full extends Error {
+  /** Stable, documented error code (Node style). */
+  declare code: 'GEVENTJS_FULL';
   constructor(message = 'the queue is full') {
     super(message);
     this.name = 'Full';
+    this.code = 'GEVENTJS_FULL';
   }
 }
 
@@ -90,20 +97,54 @@ function checkMaxsize(maxsize: unknown, what: string): number {
   return maxsize === 0 ? Infinity : maxsize;
 }
 
-function checkOptions(opts: unknown, what: string): asserts opts is QueueOptions {
-  if (typeof opts !== 'object' || opts === null) {
+/**
+ * Options of the hot calls (get, put, peek) are read in place, own properties only: no copy,
+ * so a `get({ timeout })` allocates nothing beyond its Wait. `null` means no options.
+ */
+function checkOptions(opts: unknown, what: string): void {
+  if (typeof opts !== 'object' || Array.isArray(opts)) {
     throw new TypeError(`${what} takes an options object, got ${describeValue(opts)}; pass e.g. { timeout: 1 } or { block: false }`);
   }
 }
 
-function checkBlock(block: unknown, what: string): boolean {
+/**
+ * Checks the options of `q[method]` and gives `block`. The messages are built only when
+ * something is wrong: a valid call allocates nothing here.
+ */
+function blockOption(q: Queue<unknown>, method: string, opts: QueueOptions): boolean {
+  if (typeof opts !== 'object' || Array.isArray(opts)) checkOptions(opts, `${q.constructor.name}.${method}(options)`);
+  const block = ownOption(opts, 'block');
   if (block === undefined) return true;
-  if (typeof block !== 'boolean') throw new TypeError(`${what} must be true or false, got ${describeValue(block)}`);
-  return block;
+  if (block === true || block === false) return block;
+  return checkBoolean(block, `${q.constructor.name}.${method}({ block })`, true);
+}
+
+/** The `{ timeout }` of `q[method]`, checked (a message is built only when it is wrong). */
+function timeoutOption(q: Queue<unknown>, method: string, opts: QueueOptions): number | null | undefined {
+  const timeout = ownOption(opts, 'timeout');
+  if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout >= 0)) {
+    checkSeconds(timeout, `${q.constructor.name}.${method}({ timeout })`);
+  }
+  return timeout;
+}
+
+/** The items of a constructor's `{ items }`, checked before anything is stored. */
+function initialItems<T>(init: unknown, what: string): Iterable<T> | undefined {
+  const items = ownOptions(init as QueueInit<T> | undefined, `${what} options`).items;
+  if (items === undefined) return undefined;
+  if (items === null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function' || typeof items === 'string') {
+    throw new TypeError(`${what} { items } must be an iterable of items, got ${describeValue(items)}; pass e.g. { items: [1, 2, 3] }`);
+  }
+  return items;
 }
 
 /** Parks until an item comes; the item is handed over in the wake-up. */
 class GetWait<T> extends Wait<T> {
+  /** Getters and peekers share one FIFO lot; this one takes the item. (A getter, not a field: no bytes per wait.) */
+  get peeks(): boolean {
+    return false;
+  }
+
   constructor(
     private readonly q: Queue<T>,
     block: boolean,
@@ -111,7 +152,11 @@ class GetWait<T> extends Wait<T> {
   ) {
     super();
     if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.get({ timeout })`);
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'get({ timeout })'); // checked by timeoutOption
+  }
+
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
   }
 
   override poll(): T | typeof PARK {
@@ -145,6 +190,9 @@ class GetWait<T> extends Wait<T> {
 
 /** Parks until the queue has room (or, for a Channel, a getter takes the item). */
 class PutWait<T> extends Wait<void> {
+  /** A Channel put handed its item to a parked getter: it parks only to let the getter run first. */
+  private handed = false;
+
   constructor(
     private readonly q: Queue<T>,
     readonly item: T,
@@ -153,16 +201,32 @@ class PutWait<T> extends Wait<void> {
   ) {
     super();
     if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.put({ timeout })`);
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'put({ timeout })'); // checked by timeoutOption
+  }
+
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
   }
 
   override poll(): void | typeof PARK {
-    if (this.q._offer(this.item)) return;
+    const q = this.q;
+    if (q._offer(this.item)) {
+      // gevent's Channel switches to the getter before the putter goes on.
+      if (q._cap !== 0) return;
+      this.handed = true;
+      return PARK;
+    }
     if (this._timeoutMs === 0) throw new Full();
     return PARK;
   }
 
-  park(): void {
+  park(g: Greenlet): void {
+    if (this.handed) {
+      // Already delivered: back of the ready queue, behind the getter just woken.
+      this.handed = false;
+      wake(g, undefined);
+      return;
+    }
     this.q._putters.push(this);
   }
 
@@ -181,6 +245,11 @@ class PutWait<T> extends Wait<void> {
 
 /** Parks until an item is there; takes nothing. */
 class PeekWait<T> extends Wait<T> {
+  /** In the getters' lot: sees an item only if no getter came before it (gevent's order). */
+  get peeks(): boolean {
+    return true;
+  }
+
   constructor(
     private readonly q: Queue<T>,
     block: boolean,
@@ -188,7 +257,11 @@ class PeekWait<T> extends Wait<T> {
   ) {
     super();
     if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, `${q.constructor.name}.peek({ timeout })`);
+    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'peek({ timeout })'); // checked by timeoutOption
+  }
+
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
   }
 
   override poll(): T | typeof PARK {
@@ -200,11 +273,11 @@ class PeekWait<T> extends Wait<T> {
   }
 
   park(): void {
-    this.q._peekers.push(this);
+    this.q._getters.push(this);
   }
 
   override cancel(): void {
-    this.q._peekers.remove(this);
+    this.q._getters.remove(this);
   }
 
   override timedOut(): T {
@@ -247,21 +320,20 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
   readonly maxsize: number | null;
   /** @internal The limit as a number (Infinity: none; 0 only for Channel). */
   _cap: number;
-  /** @internal Greenlets parked in get(), FIFO. */
-  readonly _getters = new ParkingLot<GetWait<T>>();
+  /** @internal Greenlets parked in get() and peek(), in one FIFO (as gevent's getters). */
+  readonly _getters = new ParkingLot<GetWait<T> | PeekWait<T>>();
   /** @internal Greenlets parked in put(), FIFO, each holding its item. */
   readonly _putters = new ParkingLot<PutWait<T>>();
-  /** @internal Greenlets parked in peek(). */
-  readonly _peekers = new ParkingLot<PeekWait<T>>();
   // A ring buffer (power-of-two capacity): O(1) at both ends, no shifting.
   private _buf: (T | undefined)[] = new Array(8);
   private _head = 0;
   private _len = 0;
 
-  constructor(maxsize?: number | null, init: QueueInit<T> = {}) {
+  constructor(maxsize?: number | null, init?: QueueInit<T>) {
     this._cap = checkMaxsize(maxsize, `new ${new.target.name}(maxsize)`);
     this.maxsize = this._cap === Infinity ? null : this._cap;
-    if (init.items !== undefined) for (const x of init.items) this._store(x);
+    const items = initialItems<T>(init, `new ${new.target.name}(maxsize, options)`);
+    if (items !== undefined) for (const x of items) this._store(x);
   }
 
   /**
@@ -300,10 +372,10 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * @example
    * yield* q.put(item, { timeout: 0.5 });
    */
-  put(item: T, opts?: QueueOptions): Op<void> {
-    if (opts === undefined) return new PutWait(this, item, true, undefined);
-    checkOptions(opts, 'put(item, opts)');
-    return new PutWait(this, item, checkBlock(opts.block, 'put({ block })'), opts.timeout);
+  put(item: T, opts?: QueueOptions | null): Op<void> {
+    if (opts === undefined || opts === null) return new PutWait(this, item, true, undefined);
+    const block = blockOption(this as Queue<unknown>, 'put', opts);
+    return new PutWait(this, item, block, timeoutOption(this as Queue<unknown>, 'put', opts));
   }
 
   /**
@@ -323,10 +395,10 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * @example
    * const x = yield* q.get();
    */
-  get(opts?: QueueOptions): Op<T> {
-    if (opts === undefined) return new GetWait(this, true, undefined);
-    checkOptions(opts, 'get(opts)');
-    return new GetWait(this, checkBlock(opts.block, 'get({ block })'), opts.timeout);
+  get(opts?: QueueOptions | null): Op<T> {
+    if (opts === undefined || opts === null) return new GetWait(this, true, undefined);
+    const block = blockOption(this as Queue<unknown>, 'get', opts);
+    return new GetWait(this, block, timeoutOption(this as Queue<unknown>, 'get', opts));
   }
 
   /**
@@ -346,10 +418,10 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * @example
    * const next = yield* q.peek({ timeout: 1 });
    */
-  peek(opts?: QueueOptions): Op<T> {
-    if (opts === undefined) return new PeekWait(this, true, undefined);
-    checkOptions(opts, 'peek(opts)');
-    return new PeekWait(this, checkBlock(opts.block, 'peek({ block })'), opts.timeout);
+  peek(opts?: QueueOptions | null): Op<T> {
+    if (opts === undefined || opts === null) return new PeekWait(this, true, undefined);
+    const block = blockOption(this as Queue<unknown>, 'peek', opts);
+    return new PeekWait(this, block, timeoutOption(this as Queue<unknown>, 'peek', opts));
   }
 
   /**
@@ -389,11 +461,8 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * buffer if there is room. Peekers see it either way.
    */
   _offer(item: T): boolean {
-    if (this._peekers.size > 0) this.showPeekers(item);
-    const getter = this._getters.shift();
-    if (getter !== null) {
+    if (this._getters.size > 0 && this.handToWaiters(item)) {
       this._accepted();
-      wake(getter.g!, item);
       return true;
     }
     if (this._size() >= this._cap) return false;
@@ -418,12 +487,7 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
 
   /** @internal An item a getter never received: to the next getter, else the front. */
   _giveBack(item: T): void {
-    const getter = this._getters.shift();
-    if (getter !== null) wake(getter.g!, item);
-    else {
-      if (this._peekers.size > 0) this.showPeekers(item);
-      this._restore(item);
-    }
+    if (!this.handToWaiters(item)) this._restore(item);
   }
 
   /** One slot came free: the longest waiting putter's item goes in. */
@@ -435,9 +499,17 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
     wake(p.g!, undefined);
   }
 
-  private showPeekers(item: T): void {
-    const lot = this._peekers;
-    for (let w = lot.shift(); w !== null; w = lot.shift()) wake(w.g!, item);
+  /**
+   * Shows `item` to the parked getters and peekers in the order they came, as gevent's
+   * unlock loop does: peekers ahead of the first getter see it, that getter takes it, and
+   * peekers behind it keep waiting for an item of their own. Returns whether a getter took it.
+   */
+  private handToWaiters(item: T): boolean {
+    const lot = this._getters;
+    for (let w = lot.shift(); w !== null; w = lot.shift()) {
+      if (wake(w.g!, item) && !w.peeks) return true;
+    }
+    return false;
   }
 
   /** @internal Hook: an item was accepted by put (JoinableQueue counts it). */
@@ -497,7 +569,7 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
  * q.putNowait(1);
  */
 export class SimpleQueue<T> extends Queue<T> {
-  constructor(init: QueueInit<T> = {}) {
+  constructor(init?: QueueInit<T>) {
     super(null, init);
   }
 }
@@ -567,15 +639,17 @@ export class PriorityQueue<T> extends Queue<T> {
   private heap!: T[];
   private readonly compare: (a: T, b: T) => number;
 
-  constructor(maxsize?: number | null, init: PriorityQueueInit<T> = {}) {
-    const compare = init.compare ?? pythonOrder;
+  constructor(maxsize?: number | null, init?: PriorityQueueInit<T>) {
+    const o = ownOptions(init, 'new PriorityQueue(maxsize, options)');
+    const compare = o.compare ?? pythonOrder;
     if (typeof compare !== 'function') {
       throw new TypeError(`new PriorityQueue(maxsize, { compare }) must be a function, got ${describeValue(compare)}`);
     }
-    super(maxsize, {});
+    const items = initialItems<T>(o, 'new PriorityQueue(maxsize, options)');
+    super(maxsize);
     this.heap = [];
     this.compare = compare;
-    if (init.items !== undefined) for (const x of init.items) this._store(x);
+    if (items !== undefined) for (const x of items) this._store(x);
   }
 
   override _size(): number {
@@ -639,9 +713,10 @@ export class PriorityQueue<T> extends Queue<T> {
 export class LifoQueue<T> extends Queue<T> {
   private stack: T[] = [];
 
-  constructor(maxsize?: number | null, init: QueueInit<T> = {}) {
-    super(maxsize, {});
-    if (init.items !== undefined) for (const x of init.items) this._store(x);
+  constructor(maxsize?: number | null, init?: QueueInit<T>) {
+    const items = initialItems<T>(init, 'new LifoQueue(maxsize, options)');
+    super(maxsize);
+    if (items !== undefined) for (const x of items) this._store(x);
   }
 
   override _size(): number {
@@ -673,6 +748,10 @@ class JoinWait extends Wait<boolean> {
   ) {
     super();
     this.expireAfter(timeout, 'JoinableQueue.join({ timeout })');
+  }
+
+  override [Symbol.iterator](): this {
+    return secondRun(this) ?? super[Symbol.iterator]();
   }
 
   override poll(): boolean | typeof PARK {
@@ -713,7 +792,7 @@ export class JoinableQueue<T> extends Queue<T> {
   /** @internal Greenlets parked in join(). */
   readonly _joiners = new ParkingLot<JoinWait>();
 
-  constructor(maxsize?: number | null, init: QueueInit<T> = {}) {
+  constructor(maxsize?: number | null, init?: QueueInit<T>) {
     super(maxsize, init);
     this.unfinishedTasks = this._size();
   }
@@ -731,7 +810,8 @@ export class JoinableQueue<T> extends Queue<T> {
    */
   taskDone(): void {
     if (this.unfinishedTasks <= 0) {
-      throw new Error('JoinableQueue.taskDone() called more times than items were put; call it once per item you got');
+      // gevent raises ValueError: RangeError is its counterpart here, as for BoundedSemaphore.
+      throw new RangeError('JoinableQueue.taskDone() called more times than items were put; call it once per item you got');
     }
     if (--this.unfinishedTasks === 0) {
       const lot = this._joiners;
@@ -745,8 +825,8 @@ export class JoinableQueue<T> extends Queue<T> {
    * @example
    * const allDone = yield* q.join({ timeout: 5 });
    */
-  join(opts: { timeout?: number | null } = {}): Op<boolean> {
-    checkOptions(opts, 'JoinableQueue.join(opts)');
-    return new JoinWait(this as JoinableQueue<unknown>, opts.timeout);
+  join(opts?: { timeout?: number | null }): Op<boolean> {
+    if (opts !== undefined && opts !== null) checkOptions(opts, 'JoinableQueue.join(options)');
+    return new JoinWait(this as JoinableQueue<unknown>, ownOption(opts, 'timeout'));
   }
 }

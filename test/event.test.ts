@@ -5,6 +5,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { iwait, joinall, run, sleep, spawn, Timeout, wait } from '../src/index.js';
 import { AsyncResult, Event } from '../src/event.js';
+import { captureErrors } from './capture-errors.js';
 
 describe('Event', () => {
   it('set wakes every waiter, in the order they started waiting, each with true', async () => {
@@ -157,14 +158,15 @@ describe('AsyncResult', () => {
   it('setException: get throws it, wait gives undefined, successful is false', async () => {
     const ar = new AsyncResult<string>();
     const err = new Error('boom');
-    const got = await run(function* () {
+    let got: unknown[] = [];
+    await captureErrors(async () => { got = await run(function* () {
       const g = spawn(function* () { return yield* ar.get(); });
       const w = spawn(function* () { return yield* ar.wait(); });
       yield* sleep(0);
       ar.setException(err);
       yield* joinall([g, w]);
       return [g.exception, w.value];
-    });
+    }); });
     expect(got).toEqual([err, undefined]);
     expect(ar.successful()).toBe(false);
     expect(ar.exception).toBe(err);
@@ -258,5 +260,79 @@ describe('AsyncResult', () => {
     expect(() => ar.rawlink(null as never)).toThrow(/function/);
     expect(() => ar.get(false as never)).toThrow(TypeError);
     expect(() => ar.wait(1 as never)).toThrow(TypeError);
+  });
+});
+
+describe('link callbacks, options and shared waits', () => {
+  it('a rawlink callback that unlinks a later one stops it, for Event and AsyncResult', () => {
+    const ev = new Event();
+    const ar = new AsyncResult<number>();
+    const calls: string[] = [];
+    const later = (): void => void calls.push('later');
+    ev.rawlink(() => { calls.push('ev first'); ev.unlink(later); });
+    ev.rawlink(later);
+    ar.rawlink(() => { calls.push('ar first'); ar.unlink(later); });
+    ar.rawlink(later);
+    ev.set();
+    ar.set(1);
+    expect(calls).toEqual(['ev first', 'ar first']);
+  });
+
+  it('null means no options; bad options are TypeErrors naming the fix', async () => {
+    const ev = new Event();
+    const ar = new AsyncResult<number>();
+    expect(() => ev.wait(5 as never)).toThrow(/Event.wait\(options\) takes an options object, got a number \(5\)/);
+    expect(() => ar.get({ block: 'no' as never })).toThrow(/AsyncResult.get\(\{ block \}\) must be true or false, got a string \("no"\)/);
+    expect(() => ar.wait('x' as never)).toThrow(TypeError);
+    ev.set();
+    ar.set(3);
+    expect([await ev.wait(null), await ar.get(null), await ar.wait(null)]).toEqual([true, 3, 3]);
+  });
+
+  it('options are read as own properties only: a polluted Object.prototype changes nothing', async () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    const ev = new Event();
+    const ar = new AsyncResult<string>();
+    const got: unknown[] = [];
+    proto.timeout = 0.001;
+    proto.block = false;
+    try {
+      await run(function* () {
+        const gs = [
+          spawn(function* () { got.push(yield* ev.wait({})); }),
+          spawn(function* () { got.push(yield* ar.get({})); }),
+          spawn(function* () { got.push(yield* ar.wait({})); }),
+        ];
+        yield* sleep(0.02);
+        ev.set();
+        ar.set('v');
+        yield* joinall(gs);
+      });
+    } finally {
+      delete proto.timeout;
+      delete proto.block;
+    }
+    expect(got).toEqual([true, 'v', 'v']);
+  });
+
+  it('one wait Op yielded by two greenlets at once: each gets the result or a clear refusal, none hangs', async () => {
+    const ev = new Event();
+    const ar = new AsyncResult<number>();
+    let r: unknown[] = [];
+    await captureErrors(async () => { r = await run(function* () {
+      const w = ev.wait();
+      const g = ar.get();
+      const gs = [w, w, g, g].map((op) => spawn(function* () { return yield* op; }));
+      yield* sleep(0);
+      ev.set();
+      ar.set(9);
+      yield* joinall(gs);
+      const refused = (x: (typeof gs)[number]) => /already waiting in another greenlet/.test(String(x.exception)) ? 'refused' : String(x.exception);
+      return gs.map((x) => (x.successful() ? x.value : refused(x)));
+    }); });
+    expect(r[0]).toBe(true);
+    expect([true, 'refused']).toContain(r[1]);
+    expect(r[2]).toBe(9);
+    expect([9, 'refused']).toContain(r[3]);
   });
 });

@@ -6,6 +6,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GreenletExit, joinall, run, sleep, spawn, Timeout, type Greenlet } from '../src/index.js';
 import { BoundedSemaphore, DummySemaphore, Lock, RLock, Semaphore } from '../src/lock.js';
+import { Event } from '../src/event.js';
+import { captureErrors } from './capture-errors.js';
 
 describe('Semaphore', () => {
   it('acquire takes a slot and gives true; release gives it back', async () => {
@@ -129,7 +131,15 @@ describe('Semaphore', () => {
     expect(sem.counter).toBe(0);
   });
 
-  it('counters end where they started after random acquirers with random timeouts and kills', async () => {
+  // One contract for every lock kind (as async-mutex tests its kinds): exclusion up to the
+  // slots, and every slot back where it started, under random timeouts and kills.
+  const lockKinds = {
+    Semaphore: (n: number) => new Semaphore(n),
+    BoundedSemaphore: (n: number) => new BoundedSemaphore(n),
+    Lock: () => new Lock(),
+    RLock: () => new RLock(),
+  };
+  for (const [kind, make] of Object.entries(lockKinds)) it(`${kind}: slots end where they started after random acquirers with random timeouts and kills`, async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 3 }),
@@ -141,8 +151,9 @@ describe('Semaphore', () => {
           }),
           { minLength: 1, maxLength: 12 },
         ),
-        async (slots, plans) => {
-          const sem = new Semaphore(slots);
+        async (n, plans) => {
+          const sem = make(n);
+          const slots = sem instanceof Semaphore ? sem.counter : 1;
           let inside = 0;
           let most = 0;
           await run(function* () {
@@ -170,11 +181,12 @@ describe('Semaphore', () => {
             }
             yield* joinall(gs);
           });
-          expect(sem.counter).toBe(slots);
+          if (sem instanceof Semaphore) expect([sem.counter, sem._inFlight]).toEqual([slots, 0]);
+          expect(sem.locked()).toBe(false);
           expect(most).toBeLessThanOrEqual(slots);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 });
@@ -233,12 +245,13 @@ describe('RLock', () => {
 
   it('release by a greenlet that does not own it throws, naming the fix', async () => {
     const lock = new RLock();
-    const err = await run(function* () {
+    let err = new Error('unset');
+    await captureErrors(async () => { err = await run(function* () {
       yield* lock.acquire();
       const thief = spawn(function* () { lock.release(); });
       yield* joinall([thief]);
       return thief.exception as Error;
-    });
+    }); });
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/does not own this lock.*release it from the greenlet that acquired it/);
     expect(lock.locked()).toBe(true);
@@ -311,4 +324,192 @@ describe('bad input', () => {
     expect(sem.counter).toBe(1);
     void Timeout;
   });
+});
+
+describe('releases past the bound with greenlets waiting', () => {
+  it('Lock released twice while a greenlet waits: the second release throws and only one greenlet holds it', async () => {
+    const lock = new Lock();
+    let holders = 0;
+    let most = 0;
+    const r = await run(function* () {
+      yield* lock.acquire();
+      const waiters = [0, 1].map(() => spawn(function* () {
+        yield* lock.acquire();
+        most = Math.max(most, ++holders);
+        yield* sleep(0.001);
+        holders--;
+        lock.release();
+      }));
+      yield* sleep(0);
+      lock.release(); // handed to the first waiter, which has not run yet
+      let err: unknown = null;
+      try { lock.release(); } catch (e) { err = e; }
+      yield* joinall(waiters);
+      return err;
+    });
+    expect(r).toBeInstanceOf(RangeError);
+    expect(String(r)).toMatch(/Lock released too many times \(0 free and 1 handed to a waiting greenlet of 1\); release only a slot you acquired, once/);
+    expect(most).toBe(1);
+    expect([lock.counter, lock._inFlight, lock.locked()]).toEqual([1, 0, false]);
+  });
+
+  it('a BoundedSemaphore refuses exactly the releases past its bound, waiters or not (fast-check)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 4 }), async (k, w, extra) => {
+        const sem = new BoundedSemaphore(k);
+        let holding = 0;
+        let most = 0;
+        let refused = 0;
+        await run(function* () {
+          for (let i = 0; i < k; i++) yield* sem.acquire();
+          const waiters = Array.from({ length: w }, () => spawn(function* () {
+            yield* sem.acquire();
+            most = Math.max(most, ++holding);
+            yield* sleep(0);
+            holding--;
+            sem.release();
+          }));
+          yield* sleep(0);
+          for (let i = 0; i < k + extra; i++) {
+            try { sem.release(); } catch (e) { if (!(e instanceof RangeError)) throw e; refused++; }
+          }
+          yield* joinall(waiters);
+        });
+        expect(refused).toBe(extra);
+        expect(most).toBeLessThanOrEqual(k);
+        expect([sem.counter, sem._inFlight]).toEqual([k, 0]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a waiter handed a slot and killed before it ran gives it back without tripping the bound', async () => {
+    const sem = new BoundedSemaphore(1);
+    await run(function* () {
+      yield* sem.acquire();
+      const w = spawn(function* () { yield* sem.acquire(); });
+      yield* sleep(0);
+      sem.release(); // to w
+      w.kill({ block: false }); // before it ran: the slot comes back
+      yield* joinall([w]);
+    });
+    expect([sem.counter, sem._inFlight]).toEqual([1, 0]);
+    expect(() => sem.release()).toThrow(RangeError);
+  });
+});
+
+describe('RLock outside greenlets', () => {
+  it('top-level code owns what it acquires (as gevent\'s main greenlet), re-enters and releases it', async () => {
+    const lock = new RLock();
+    expect(await lock.acquire()).toBe(true);
+    expect([lock.locked(), lock.isOwned()]).toEqual([true, true]);
+    expect(await lock.acquire({ timeout: 0.01 })).toBe(true); // re-entrant: does not wait
+    const other = await run(function* () {
+      const got = yield* lock.acquire({ timeout: 0.01 });
+      let err = '';
+      try { lock.release(); } catch (e) { err = String(e); }
+      return [got, lock.isOwned(), err];
+    });
+    expect(other).toEqual([false, false, expect.stringMatching(/does not own this lock \(code outside any greenlet does\)/)]);
+    lock.release();
+    expect(lock.locked()).toBe(true);
+    lock.release();
+    expect(lock.locked()).toBe(false);
+    expect(() => lock.release()).toThrow(/code outside any greenlet does not own this lock \(it is not locked\)/);
+  });
+
+  it('a greenlet waiting for a lock top-level code holds gets it once top-level code releases it', async () => {
+    const lock = new RLock();
+    await lock.acquire();
+    const g = spawn(function* () { yield* lock.acquire(); const owned = lock.isOwned(); lock.release(); return owned; });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(g.dead).toBe(false);
+    lock.release();
+    expect(await g).toBe(true);
+    expect(lock.locked()).toBe(false);
+  });
+});
+
+describe('options', () => {
+  const kinds = {
+    Semaphore: () => new Semaphore(1),
+    BoundedSemaphore: () => new BoundedSemaphore(1),
+    Lock: () => new Lock(),
+    RLock: () => new RLock(),
+    DummySemaphore: () => new DummySemaphore(),
+  };
+  for (const [name, make] of Object.entries(kinds)) {
+    it(`${name}: null means no options; bad ones are TypeErrors naming the fix, before anything waits`, async () => {
+      const l = make();
+      expect(() => l.acquire({ blocking: 'no' as never })).toThrow(new RegExp(`${name}.acquire\\(\\{ blocking \\}\\) must be true or false, got a string \\("no"\\)`));
+      expect(() => l.acquire(3 as never)).toThrow(/acquire\(options\) takes an options object, got a number \(3\)/);
+      expect(() => l.acquire({ timeout: -1 })).toThrow(RangeError);
+      if ('waitAvailable' in l) {
+        expect(() => l.waitAvailable('x' as never)).toThrow(/waitAvailable\(options\) takes an options object/);
+        expect(await l.waitAvailable(null)).toBeGreaterThan(0);
+      }
+      expect(l.locked()).toBe(false);
+      expect(await l.acquire(null)).toBe(true);
+      l.release();
+    });
+  }
+
+  it('options are read as own properties only: a polluted Object.prototype changes nothing', async () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    const sem = new Semaphore(0);
+    const watched = new Semaphore(0);
+    const rl = new RLock();
+    const got: unknown[] = [];
+    proto.timeout = 0.001;
+    proto.blocking = false;
+    try {
+      await run(function* () {
+        yield* rl.acquire({});
+        const gs = [
+          spawn(function* () { got.push(yield* sem.acquire({})); }),
+          spawn(function* () { got.push(yield* watched.waitAvailable({})); }),
+          spawn(function* () { got.push(yield* rl.acquire({})); rl.release(); }),
+        ];
+        yield* sleep(0.02);
+        sem.release();
+        watched.release();
+        rl.release();
+        yield* joinall(gs);
+      });
+    } finally {
+      delete proto.timeout;
+      delete proto.blocking;
+    }
+    expect(got.map(String).sort()).toEqual(['1', 'true', 'true']);
+  });
+});
+
+describe('one acquire Op run by two greenlets at once loses no slot', () => {
+  for (const [name, make] of [['Semaphore', () => new Semaphore(1)], ['Lock', () => new Lock()], ['RLock', () => new RLock()]] as const) {
+    it(name, async () => {
+      const l = make();
+      await captureErrors(async () => {
+        await run(function* () {
+          const free = new Event();
+          const holder = spawn(function* () { yield* l.acquire(); yield* free.wait(); l.release(); });
+          yield* sleep(0);
+          const op = l.acquire();
+          const take = function* () {
+            const got = yield* op;
+            if (got) { yield* sleep(0); l.release(); }
+            return got;
+          };
+          const gs = [spawn(take), spawn(take)];
+          yield* sleep(0);
+          free.set();
+          yield* joinall([holder, ...gs]);
+          // Refused (ConcurrentObjectUseError) or run as its own acquire: never a lost slot.
+          expect(gs.some((g) => g.value === true)).toBe(true);
+          for (const g of gs) if (!g.successful()) expect(String(g.exception)).toMatch(/already waiting in another greenlet/);
+        });
+      });
+      expect(l.locked()).toBe(false);
+      if (!(l instanceof RLock)) expect(l.counter).toBe(1);
+    });
+  }
 });

@@ -4,9 +4,17 @@
  * bad input.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { Greenlet, GreenletExit, joinall, run, sleep, spawn } from '../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { Greenlet, GreenletExit, joinall, run, sleep, spawn, Timeout } from '../src/index.js';
 import { Group, Pool } from '../src/pool.js';
+import { captureErrors } from './capture-errors.js';
+
+/** Runs `fn` with geventjs's failure reports captured: for greenlets that fail on purpose. */
+async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  let v!: T;
+  await captureErrors(async () => { v = await fn(); });
+  return v;
+}
 
 function* double(x: number) {
   yield* sleep(0);
@@ -54,7 +62,7 @@ describe('Group', () => {
 
   it('join({ raiseError: true }) throws the first failure', async () => {
     const group = new Group();
-    const err = await run(function* () {
+    const err = await quietly(() => run(function* () {
       group.spawn(function* () { yield* sleep(0.001); throw new Error('bad member'); });
       group.spawn(function* () { yield* sleep(0.05); });
       try {
@@ -63,7 +71,7 @@ describe('Group', () => {
       } catch (e) {
         return (e as Error).message;
       }
-    });
+    }));
     expect(err).toBe('bad member');
   });
 
@@ -97,7 +105,7 @@ describe('Group', () => {
     const group = new Group();
     expect(await run(() => group.map((x: number) => x + 1, [1, 2]))).toEqual([2, 3]);
     expect(await group.map(async (x: number) => x * 3, [1, 2])).toEqual([3, 6]);
-    await expect(group.map((x: number) => { if (x === 2) throw new Error('item 2'); return x; }, [1, 2, 3])).rejects.toThrow('item 2');
+    await expect(quietly(async () => group.map((x: number) => { if (x === 2) throw new Error('item 2'); return x; }, [1, 2, 3]))).rejects.toThrow('item 2');
   });
 
   it('imap streams results in item order; imapUnordered as they finish', async () => {
@@ -238,7 +246,7 @@ describe('Pool', () => {
     const got: number[] = [];
     const r = await run(function* () {
       const v: number = yield* pool.apply(double, [5]);
-      const g = yield* pool.applyAsync(double, [6], (x) => got.push(x));
+      const g = pool.applyAsync(double, [6], (x) => got.push(x));
       yield* g.join();
       yield* sleep(0);
       return [v, g.value];
@@ -317,11 +325,32 @@ describe('Pool', () => {
 });
 
 describe('bad input', () => {
-  it('a Pool of size 0 or negative is a RangeError naming the fix', () => {
-    expect(() => new Pool(0)).toThrow(RangeError);
-    expect(() => new Pool(0)).toThrow(/new Pool\(size\) must be a whole number >= 1, got 0.*use a Group for no limit/);
-    expect(() => new Pool(-3)).toThrow(RangeError);
+  it('a negative or fractional Pool size is a RangeError naming the fix', () => {
+    expect(() => new Pool(-3)).toThrow(/new Pool\(size\) must be a whole number >= 0, got -3; pass e.g. 10, or nothing for no limit/);
+    expect(() => new Pool(1.5)).toThrow(RangeError);
+    expect(() => new Pool(NaN)).toThrow(RangeError);
     expect(() => new Pool('3' as never)).toThrow(TypeError);
+  });
+
+  it('bad options are errors naming the fix, before anything acts; null means none', async () => {
+    const group = new Group();
+    const pool = new Pool(1);
+    const g = group.spawn(function* () { yield* sleep(10); });
+    expect(() => group.kill(5 as never)).toThrow(/Group.kill\(options\) must be an options object/);
+    expect(() => group.kill({ timeout: -1 })).toThrow(RangeError);
+    expect(() => group.kill({ block: 'no' as never })).toThrow(/Group.kill\(\{ block \}\) must be true or false/);
+    expect(() => group.killone(g, { timeout: 'x' as never })).toThrow(TypeError);
+    expect(() => group.join({ raiseError: 'yes' as never })).toThrow(TypeError);
+    expect(() => group.kill({ exception: 'stop' as never })).toThrow(/Group.kill\(\{ exception \}\) must be an Error class or instance, got a string/);
+    expect(() => group.killone(g, { exception: 42 as never })).toThrow(TypeError);
+    expect(() => pool.waitAvailable(3 as never)).toThrow(/Pool.waitAvailable\(options\) must be an options object/);
+    expect(() => pool.waitAvailable({ timeout: -1 })).toThrow(RangeError);
+    expect(() => group.apply(double, 4 as never)).toThrow(/takes the arguments as an array, got a number \(4\)/);
+    expect(() => pool.applyAsync(double, [1], 'cb' as never)).toThrow(/needs a function/);
+    expect(g.dead).toBe(false); // nothing was killed by a call that threw
+    expect(await pool.waitAvailable(null)).toBe(1);
+    await run(() => group.kill(null));
+    expect(g.dead).toBe(true);
   });
 
   it('a non-function to spawn or map is a TypeError', () => {
@@ -330,5 +359,285 @@ describe('bad input', () => {
     expect(() => new Pool(2).map(null as never, [1])).toThrow(/Pool.map\(\) needs a function/);
     expect(() => new Group().map(double, 5 as never)).toThrow(/needs an iterable/);
     expect(() => new Group().add({} as never)).toThrow(/Group.add\(\) takes a Greenlet/);
+  });
+});
+
+/** A greenlet that counts the kills aimed at it. */
+class Counted extends Greenlet {
+  kills = 0;
+  override kill(opts?: Parameters<Greenlet['kill']>[0]) {
+    this.kills++;
+    return super.kill(opts);
+  }
+}
+
+describe('Group and Pool never shoot a member twice (gevent\'s dying set)', () => {
+  for (const [name, make] of [['Group', () => new Group()], ['Pool', () => new Pool(3)]] as const) {
+    it(`${name}: kill, kill again and killone shoot each member once`, async () => {
+      const group = make();
+      let caught = 0;
+      const g = new Counted(function* () {
+        // Catches the first GreenletExit and lingers: a second shot would interrupt its cleanup.
+        try { yield* sleep(10); } catch { caught++; yield* sleep(0.02); }
+      });
+      g.start();
+      await run(function* () {
+        if (group instanceof Pool) yield* group.add(g);
+        else group.add(g);
+        group.kill({ block: false });
+        group.kill({ block: false });
+        yield* group.killone(g, { block: false });
+        yield* group.kill();
+      });
+      expect([g.kills, caught, g.dead, group.len()]).toEqual([1, 1, true, 0]);
+    });
+  }
+
+  it('kill() acts at once and its Op need not be yielded: nothing is reported as dropped', async () => {
+    const group = new Group();
+    const pool = new Pool(2);
+    const text = await captureErrors(() => run(function* () {
+      const a = group.spawn(function* () { yield* sleep(10); });
+      const b = yield* pool.spawn(function* () { yield* sleep(10); });
+      const c = group.spawn(function* () { yield* sleep(10); });
+      group.kill();
+      pool.kill();
+      yield* sleep(0);
+      group.killone(c);
+      yield* sleep(0.001);
+      expect([a.dead, b.dead, c.dead]).toEqual([true, true, true]);
+    }));
+    expect(text).toBe('');
+  });
+});
+
+describe('Group.add of a dead greenlet', () => {
+  it('does not track it, in a Group or a Pool (whose slot stays free)', async () => {
+    const group = new Group();
+    const pool = new Pool(1);
+    const r = await run(function* () {
+      const g = spawn(() => 1);
+      yield* g.join();
+      group.add(g);
+      yield* pool.add(g);
+      return [group.len(), group.has(g), pool.len(), pool.freeCount()];
+    });
+    expect(r).toEqual([0, false, 0, 1]);
+  });
+});
+
+describe('Pool sizes as in gevent', () => {
+  it('new Pool() has no limit: spawn never waits, freeCount is Infinity, size null', async () => {
+    const pool = new Pool();
+    expect([pool.size, pool.full(), pool.freeCount()]).toEqual([null, false, Infinity]);
+    const n = await run(function* () {
+      for (let i = 0; i < 200; i++) yield* pool.spawn(function* () { yield* sleep(0.01); });
+      const running = pool.len();
+      yield* pool.join();
+      return running;
+    });
+    expect([n, pool.len(), pool.freeCount(), new Pool(null).size]).toEqual([200, 0, Infinity, null]);
+  });
+
+  it('new Pool(0) never runs anything: spawn waits forever, waitAvailable({ timeout }) gives 0', async () => {
+    const pool = new Pool(0);
+    const r = await run(function* () {
+      const free = yield* pool.waitAvailable({ timeout: 0.01 });
+      let timedOut = false;
+      const t = Timeout.start(0.01);
+      try { yield* pool.spawn(function* () {}); } catch (e) { if (e !== t) throw e; timedOut = true; } finally { t.cancel(); }
+      return [free, timedOut, pool.len(), pool.full()];
+    });
+    expect(r).toEqual([0, true, 0, true]);
+  });
+});
+
+describe('apply and applyAsync as in gevent', () => {
+  it('apply from a member of the same Pool(1) runs inline: no deadlock', async () => {
+    const pool = new Pool(1);
+    const v = await run(() => pool.apply(function* () {
+      const inner: number = yield* pool.apply(function* () { yield* sleep(0); return 5; });
+      const plain: number = yield* pool.apply((x: number) => x * 2, [inner]);
+      const later = yield* pool.apply(async () => 1);
+      return [inner, plain, later, pool.len()];
+    }));
+    expect(v).toEqual([5, 10, 1, 1]);
+  });
+
+  it('apply from a member of the same Group runs inline too, and throws what fn throws', async () => {
+    const group = new Group();
+    const r = await run(() => group.apply(function* () {
+      const before = group.len();
+      try { yield* group.apply(() => { throw new Error('inner'); }); } catch (e) { return [before, group.len(), (e as Error).message]; }
+      return null;
+    }));
+    expect(r).toEqual([1, 1, 'inner']);
+  });
+
+  it('applyAsync never blocks: on a full pool it gives a greenlet at once, run outside the pool', async () => {
+    const pool = new Pool(1);
+    const got: number[] = [];
+    const r = await run(function* () {
+      yield* pool.spawn(function* () { yield* sleep(0.01); });
+      const g = pool.applyAsync(double, [21], (v) => got.push(v));
+      const outside = g instanceof Greenlet && !pool.has(g);
+      const v = yield* g.get();
+      yield* sleep(0);
+      return [outside, v, pool.len()];
+    });
+    expect(r).toEqual([true, 42, 0]);
+    expect(got).toEqual([42]);
+  });
+});
+
+describe('imap over a source that throws', () => {
+  function* source(n: number) {
+    for (let i = 1; i <= n; i++) yield i;
+    throw new Error('source broke');
+  }
+
+  for (const kind of ['imap', 'imapUnordered'] as const) {
+    it(`${kind}: the reader gets every earlier result, then the error, then the end (greenlet and for await)`, async () => {
+      const pool = new Pool(2);
+      const r = await run(function* () {
+        const it = pool[kind](double, source(3));
+        const out: unknown[] = [];
+        for (;;) {
+          try {
+            const x = yield* it.next();
+            if (x.done) break;
+            out.push(x.value);
+          } catch (e) {
+            out.push((e as Error).message);
+          }
+        }
+        return out;
+      });
+      expect(kind === 'imap' ? r : [...(r as number[]).slice(0, 3).sort(), r[3]]).toEqual([2, 4, 6, 'source broke']);
+      const seen: number[] = [];
+      let err: unknown = null;
+      await captureErrors(async () => {
+        try { for await (const v of new Group()[kind](double, source(2))) seen.push(v); } catch (e) { err = e; }
+      });
+      expect([seen.sort(), String(err)]).toEqual([[2, 4], 'Error: source broke']);
+    });
+  }
+
+  it('source errors in any position, any pool size (fast-check)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 8 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), async (n, size, ordered) => {
+        const pool = new Pool(size);
+        const it = ordered ? pool.imap(double, source(n)) : pool.imapUnordered(double, source(n));
+        const out: number[] = [];
+        let err: unknown = null;
+        await run(function* () {
+          for (;;) {
+            try {
+              const x = yield* it.next();
+              if (x.done) break;
+              out.push(x.value);
+            } catch (e) { err = e; }
+          }
+        });
+        if (!ordered) out.sort((a, b) => a - b);
+        expect(out).toEqual(Array.from({ length: n }, (_, i) => (i + 1) * 2));
+        expect(String(err)).toBe('Error: source broke');
+        expect(pool.len()).toBe(0);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a killed imap closes its source (its finally runs) and ends', async () => {
+    let closed = false;
+    function* endless() { try { for (let i = 0; ; i++) yield i; } finally { closed = true; } }
+    const pool = new Pool(1);
+    const r = await run(function* () {
+      const it = pool.imap(function* (x: number) { yield* sleep(0.001); return x; }, endless());
+      const first = yield* it.next();
+      yield* pool.kill();
+      return first;
+    });
+    expect([r, closed]).toEqual([{ done: false, value: 0 }, true]);
+  });
+});
+
+describe('long pipelines hold only what is unread', () => {
+  for (const kind of ['imap', 'imapUnordered'] as const) {
+    it(`${kind}: 60,000 items through a Pool keep the results buffer bounded`, async () => {
+      const pool = new Pool(4);
+      function* many() { for (let i = 0; i < 60_000; i++) yield i; }
+      const it = pool[kind]((x: number) => x, many());
+      let biggest = 0;
+      let n = 0;
+      await run(function* () {
+        for (let r = yield* it.next(); !r.done; r = yield* it.next()) {
+          n++;
+          biggest = Math.max(biggest, it._bufferLength);
+        }
+      });
+      expect(n).toBe(60_000);
+      expect(biggest).toBeLessThan(4096);
+    }, 60_000);
+  }
+});
+
+describe('imap({ maxsize }) as gevent\'s', () => {
+  for (const kind of ['imap', 'imapUnordered'] as const) {
+    it(`${kind}: a slow reader never has more than maxsize results started and unread`, async () => {
+      const pool = new Pool(4);
+      let started = 0;
+      let read = 0;
+      let most = 0;
+      const out: number[] = [];
+      await run(function* () {
+        const it = pool[kind]((x: number) => { started++; return x; }, Array.from({ length: 40 }, (_, i) => i), { maxsize: 3 });
+        for (let r = yield* it.next(); !r.done; r = yield* it.next()) {
+          read++;
+          out.push(r.value);
+          yield* sleep(0.0005);
+          most = Math.max(most, started - read);
+        }
+      });
+      expect(out.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      expect(most).toBeLessThanOrEqual(3);
+    });
+  }
+
+  it('a bad maxsize is an error naming it; 0 and null mean no bound', async () => {
+    const g = new Group();
+    expect(() => g.imap(double, [1], { maxsize: 'x' as never })).toThrow(/Group.imap\(fn, items, \{ maxsize \}\) must be a whole number of results >= 1/);
+    expect(() => g.imap(double, [1], { maxsize: -1 })).toThrow(RangeError);
+    expect(() => new Pool(2).imapUnordered(double, [1], { maxsize: 1.5 })).toThrow(RangeError);
+    expect(() => g.imap(double, [1], 3 as never)).toThrow(/Group.imap\(fn, items, options\) must be an options object/);
+    const all: number[] = [];
+    for await (const v of g.imap(double, [1, 2], { maxsize: 0 })) all.push(v);
+    for await (const v of g.imap(double, [3], null)) all.push(v);
+    expect(all).toEqual([2, 4, 6]);
+  });
+});
+
+describe('deadlines are on the monotonic clock', () => {
+  it('a wall-clock jump neither cuts nor stretches Group.join({ timeout }) or kill({ timeout })', async () => {
+    const realNow = Date.now.bind(Date);
+    let skew = 0;
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
+    try {
+      const group = new Group();
+      const r = await run(function* () {
+        group.spawn(function* () { yield* sleep(0.02); });
+        const join = group.join({ timeout: 5 });
+        skew = 3600_000; // the clock jumps an hour ahead
+        const joined = yield* join;
+        const stubborn = group.spawn(function* () { try { yield* sleep(10); } catch { yield* sleep(0.02); } });
+        const kill = group.kill({ timeout: 5 });
+        skew = -3600_000; // and an hour back
+        yield* kill;
+        return [joined, stubborn.dead];
+      });
+      expect(r).toEqual([true, true]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

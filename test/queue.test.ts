@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { joinall, run, sleep, spawn, Timeout, type Greenlet } from '../src/index.js';
+import { ConcurrentObjectUseError } from '../src/errors.js';
 import {
   Channel,
   Empty,
@@ -18,6 +19,7 @@ import {
   SimpleQueue,
   StopIteration,
 } from '../src/queue.js';
+import { captureErrors } from './capture-errors.js';
 
 describe('Queue', () => {
   it('gives items in FIFO order; qsize, empty and full follow', async () => {
@@ -352,17 +354,21 @@ describe('JoinableQueue', () => {
     q.getNowait();
     q.taskDone();
     expect(() => q.taskDone()).toThrow(/once per item/);
+    expect(() => q.taskDone()).toThrow(RangeError); // gevent's ValueError
     expect(await run(function* () { return yield* q.join(); })).toBe(true);
   });
 });
 
 // ---- Nothing lost: random producers, consumers, timeouts and kills ----
 
-type Kind = 'Queue' | 'Queue(2)' | 'Channel' | 'JoinableQueue' | 'PriorityQueue';
+type Kind = 'Queue' | 'Queue(0)' | 'Queue(2)' | 'Channel' | 'JoinableQueue' | 'PriorityQueue' | 'LifoQueue(2)' | 'SimpleQueue';
 
 function make(kind: Kind): Queue<number> {
   switch (kind) {
     case 'Queue': return new Queue<number>();
+    case 'Queue(0)': return new Queue<number>(0); // no limit, as in gevent
+    case 'LifoQueue(2)': return new LifoQueue<number>(2);
+    case 'SimpleQueue': return new SimpleQueue<number>();
     case 'Queue(2)': return new Queue<number>(2);
     case 'Channel': return new Channel<number>();
     case 'JoinableQueue': return new JoinableQueue<number>(3);
@@ -375,29 +381,36 @@ const actor = fc.record({
   startMs: fc.integer({ min: 0, max: 4 }),
   timeoutMs: fc.option(fc.integer({ min: 0, max: 4 }), { nil: null }),
   killMs: fc.option(fc.integer({ min: 0, max: 6 }), { nil: null }),
+  // A consumer may yield the very get() Op an earlier consumer yields (one Op, two greenlets).
+  shares: fc.option(fc.nat({ max: 11 }), { nil: null }),
 });
 
-interface Actor { producer: boolean; startMs: number; timeoutMs: number | null; killMs: number | null }
+interface Actor { producer: boolean; startMs: number; timeoutMs: number | null; killMs: number | null; shares?: number | null }
 
 async function scenario(kind: Kind, actors: Actor[]) {
   const q = make(kind);
   const got: number[] = [];
   const completedPuts = new Set<number>();
+  const optsOf = (a: Actor) => (a.timeoutMs === null ? undefined : { timeout: a.timeoutMs / 1000 });
+  const gets = actors.map((a) => (a.producer ? null : q.get(optsOf(a))));
+  const getOf = (i: number) => {
+    const s = actors[i]!.shares;
+    return s !== null && s !== undefined && s < i && gets[s] !== null ? gets[s]! : gets[i]!;
+  };
   await run(function* () {
     const gs: Greenlet[] = [];
     actors.forEach((a, item) => {
       const g = spawn(function* () {
         yield* sleep(a.startMs / 1000);
-        const opts = a.timeoutMs === null ? undefined : { timeout: a.timeoutMs / 1000 };
         try {
           if (a.producer) {
-            yield* q.put(item, opts);
+            yield* q.put(item, optsOf(a));
             completedPuts.add(item);
           } else {
-            got.push(yield* q.get(opts));
+            got.push(yield* getOf(item));
           }
         } catch (e) {
-          if (!(e instanceof Empty || e instanceof Full)) throw e;
+          if (!(e instanceof Empty || e instanceof Full || e instanceof ConcurrentObjectUseError)) throw e;
         }
       });
       gs.push(g);
@@ -423,12 +436,166 @@ async function scenario(kind: Kind, actors: Actor[]) {
 }
 
 describe('nothing lost under random kills and timeouts (fast-check)', () => {
-  for (const kind of ['Queue', 'Queue(2)', 'Channel', 'JoinableQueue', 'PriorityQueue'] as Kind[]) {
+  for (const kind of ['Queue', 'Queue(0)', 'Queue(2)', 'Channel', 'JoinableQueue', 'PriorityQueue', 'LifoQueue(2)', 'SimpleQueue'] as Kind[]) {
     it(`${kind}: every item put was got exactly once or is still in the queue`, async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(actor, { minLength: 1, maxLength: 12 }), (actors) => scenario(kind, actors)),
         { numRuns: 25 },
       );
     }, 120_000);
+  }
+});
+
+describe('gevent order: Channel puts, peekers behind getters', () => {
+  it('Channel.put lets the getter run before the putter goes on', async () => {
+    const ch = new Channel<string>();
+    const events: string[] = [];
+    await run(function* () {
+      const g = spawn(function* () {
+        events.push(yield* ch.get());
+        events.push(yield* ch.get());
+      });
+      events.push('sending');
+      yield* ch.put('hello');
+      events.push('sent hello');
+      yield* ch.put('world');
+      events.push('sent world');
+      yield* joinall([g]);
+    });
+    expect(events).toEqual(['sending', 'hello', 'sent hello', 'world', 'sent world']);
+  });
+
+  it('Channel.put to a getter already parked: the same order', async () => {
+    const ch = new Channel<string>();
+    const events: string[] = [];
+    await run(function* () {
+      const g = spawn(function* () {
+        events.push(yield* ch.get());
+        events.push(yield* ch.get());
+      });
+      yield* sleep(0); // g parks in get()
+      events.push('sending');
+      yield* ch.put('hello');
+      events.push('sent hello');
+      yield* ch.put('world');
+      events.push('sent world');
+      yield* joinall([g]);
+    });
+    expect(events).toEqual(['sending', 'hello', 'sent hello', 'world', 'sent world']);
+  });
+
+  it('a peeker parked behind a getter never sees the item that getter took', async () => {
+    const q = new Queue<number>();
+    const r = await run(function* () {
+      const getter = spawn(() => q.get());
+      const peeker = spawn(() => q.peek());
+      yield* sleep(0);
+      q.putNowait(1);
+      yield* sleep(0);
+      yield* sleep(0);
+      const before = [getter.value, peeker.dead];
+      q.putNowait(2);
+      yield* joinall([peeker]);
+      return [...before, peeker.value, q.qsize()];
+    });
+    expect(r).toEqual([1, false, 2, 1]);
+  });
+
+  it('a peeker parked ahead of a getter sees the item, and the getter takes it', async () => {
+    const q = new Queue<number>();
+    const r = await run(function* () {
+      const peeker = spawn(() => q.peek());
+      const getter = spawn(() => q.get());
+      yield* sleep(0);
+      q.putNowait(5);
+      yield* joinall([peeker, getter]);
+      return [peeker.value, getter.value, q.qsize()];
+    });
+    expect(r).toEqual([5, 5, 0]);
+  });
+});
+
+describe('options and errors', () => {
+  it('Empty and Full carry stable codes', () => {
+    const e = (() => { try { new Queue().getNowait(); } catch (x) { return x as Empty; } })()!;
+    const f = (() => { try { new Queue(1, { items: [1] }).putNowait(2); } catch (x) { return x as Full; } })()!;
+    expect([e.code, e.name, f.code, f.name]).toEqual(['GEVENTJS_EMPTY', 'Empty', 'GEVENTJS_FULL', 'Full']);
+  });
+
+  it('bad options are TypeErrors naming the fix, before anything waits; null means none', async () => {
+    const q = new Queue<number>(1);
+    expect(() => q.get({ block: 'no' as never })).toThrow(/Queue.get\(\{ block \}\) must be true or false, got a string \("no"\)/);
+    expect(() => q.put(1, { block: 1 as never })).toThrow(/Queue.put\(\{ block \}\) must be true or false/);
+    expect(() => q.peek({ block: 'false' as never })).toThrow(TypeError);
+    expect(() => q.get(5 as never)).toThrow(/Queue.get\(options\) takes an options object, got a number \(5\)/);
+    expect(() => new JoinableQueue().join('x' as never)).toThrow(/JoinableQueue.join\(options\) takes an options object/);
+    expect(() => new Queue(1, { items: 5 as never })).toThrow(/\{ items \} must be an iterable of items, got a number \(5\); pass e.g. \{ items: \[1, 2, 3\] \}/);
+    expect(() => new PriorityQueue(1, { items: 'ab' as never })).toThrow(/must be an iterable of items/);
+    expect(() => new LifoQueue(1, 7 as never)).toThrow(/options must be an options object/);
+    expect(q.qsize()).toBe(0);
+    q.putNowait(3);
+    expect(await run(() => q.get(null))).toBe(3);
+  });
+
+  it('options are read as own properties only: a polluted Object.prototype changes nothing', async () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    const q = new Queue<number>();
+    const full = new Queue<number>(1, { items: [0] });
+    const jq = new JoinableQueue<number>(null, { items: [1] });
+    const got: unknown[] = [];
+    proto.timeout = 0.001;
+    proto.block = false;
+    proto.items = [99];
+    try {
+      const fresh = new Queue<number>();
+      expect(fresh.qsize()).toBe(0);
+      await run(function* () {
+        const gs = [
+          spawn(function* () { got.push(yield* q.peek({})); }),
+          spawn(function* () { got.push(yield* q.get({})); }),
+          spawn(function* () { yield* full.put(1, {}); got.push('put'); }),
+          spawn(function* () { got.push(yield* jq.join({})); }),
+        ];
+        yield* sleep(0.02);
+        q.putNowait(7);
+        full.getNowait();
+        jq.getNowait();
+        jq.taskDone();
+        yield* joinall(gs);
+      });
+    } finally {
+      delete proto.timeout;
+      delete proto.block;
+      delete proto.items;
+    }
+    expect(got.sort()).toEqual([7, 7, 'put', true].sort());
+  });
+});
+
+describe('one Op run by two greenlets at once loses nothing', () => {
+  for (const kind of ['Queue', 'Queue(2)', 'Channel', 'JoinableQueue', 'PriorityQueue', 'LifoQueue'] as const) {
+    it(`${kind}: get`, async () => {
+      const q = kind === 'LifoQueue' ? new LifoQueue<number>() : make(kind as Kind);
+      const op = q.get();
+      let settled: PromiseSettledResult<number>[] = [];
+      await captureErrors(async () => {
+        const a = run(function* () { return yield* op; });
+        const b = run(function* () { return yield* op; });
+        const both = Promise.allSettled([a, b]);
+        await new Promise((r) => setTimeout(r, 5));
+        if (kind === 'Channel') spawn(function* () { yield* q.put(1, { timeout: 0.02 }); yield* q.put(2, { timeout: 0.02 }); });
+        else { q.putNowait(1); q.putNowait(2); }
+        settled = await both;
+        await new Promise((r) => setTimeout(r, 50));
+      });
+      const got = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      for (const s of settled) if (s.status === 'rejected') expect(String(s.reason)).toMatch(/already waiting in another greenlet/);
+      const left: number[] = [];
+      while (!q.empty()) left.push(q.getNowait());
+      // Channel: an item nobody took stays with its putter, whose put then times out.
+      expect([...got, ...left].sort()).toEqual(kind === 'Channel' ? [1, 2].slice(0, got.length) : [1, 2]);
+      expect(got.length).toBeGreaterThan(0);
+      expect(q._getters.size).toBe(0);
+    });
   }
 });
