@@ -5,6 +5,7 @@
  * with `GEVENTJS_RUN_INFO_SIGNAL=SIGUSR2` and send that signal (`kill -USR2 <pid>`).
  */
 import { constants } from 'node:os';
+import { sep } from 'node:path';
 import type { Greenlet } from './greenlet.js';
 import { config, getcurrent, liveGreenlets } from './hub.js';
 import { mainIsAlive } from './lifetime.js';
@@ -41,14 +42,21 @@ export function formatRunInfo(): string[] {
       const inner = indent + (last ? '   ' : '│  ');
       const site = g._spawnSite;
       if (site !== undefined) {
-        const frames = site.split('\n').slice(1, 4).map((l) => l.trim());
-        for (const f of frames) out.push(`${inner}  spawned ${f}`);
+        for (const f of userFrames(site)) out.push(`${inner}  spawned ${f}`);
       }
       walk(g._id, inner);
     });
   };
   walk(0, '');
   return out;
+}
+
+/** The first frames of a stack that are the user's, not geventjs's own (this directory). */
+function userFrames(stack: string): string[] {
+  const own = `${__dirname}${sep}`;
+  const frames = stack.split('\n').slice(1).map((l) => l.trim());
+  const user = frames.filter((f) => !f.includes(own) && !f.includes('node:internal'));
+  return (user.length !== 0 ? user : frames).slice(0, 3);
 }
 
 function describe(g: Greenlet<any>, current: Greenlet | null, underTop: boolean): string {
