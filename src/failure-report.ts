@@ -3,8 +3,8 @@
  * failure is printed once per greenlet it passes through (the child, then the parent that
  * `get()`s it), even when the program handles it. geventjs reports as Node reports an
  * unhandled rejection: a failure that nobody observed (joined, `get()`, linked, awaited, waited
- * on, its `exception` read) by the end of the hub turn in which the greenlet died is printed,
- * and the process exit status becomes 1. `config.reportAllFailures` (or
+ * on, its `exception` read) by the end of the turn in which the greenlet died (the hub has run
+ * dry and every microtask has run) is printed, and the process exit status becomes 1. `config.reportAllFailures` (or
  * `GEVENTJS_REPORT_ALL_FAILURES=1`) brings back gevent's rule of printing every failure at death.
  */
 import { inspect } from 'node:util';
@@ -116,31 +116,35 @@ function settle(): void {
   }
 }
 
+/** Whether the hub's last drain ran its ready queue empty (false: over budget, more to run). */
+let lastDrainEmpty = true;
+
 /**
- * Called by the hub when a drain ends. When the ready queue ran empty, the turn in which the
- * failures died is over: settle them.
+ * Called by the hub when a drain ends, with whether the ready queue ran empty.
  *
  * @example
  * hubTurnEnded(readyQueue.length === 0);
  */
 export function hubTurnEnded(readyEmpty: boolean): void {
-  if (readyEmpty && pending.length !== 0) settle();
+  lastDrainEmpty = readyEmpty;
 }
 turnEndHook.fn = hubTurnEnded;
 
 /**
- * Fallback for a hub that never runs dry (a greenlet spinning on sleep(0)) or a death outside
- * any drain (a kill before start from top-level code): settle after two event-loop turns.
+ * Settles on the event-loop turn after the death: by then every microtask has run, so an
+ * `await g` or `await joinall([g])` written right after the spawn has been seen (as Node
+ * checks for unhandled rejections once the microtask queue is empty). If the hub still had
+ * greenlets to run (over its time budget), they get up to two more turns to observe it.
  */
 function afterImmediate(): void {
   if (pending.length === 0) {
     immediateArmed = false;
     return;
   }
-  if (++turnsWaited >= 2) {
-    immediateArmed = false;
-    settle();
+  if (!lastDrainEmpty && ++turnsWaited < 3) {
+    nodeSetImmediate(afterImmediate);
     return;
   }
-  nodeSetImmediate(afterImmediate);
+  immediateArmed = false;
+  settle();
 }
