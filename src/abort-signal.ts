@@ -22,7 +22,12 @@ export function abortError(reason: unknown): DOMException {
   return new DOMException('The operation was aborted', { name: 'AbortError', cause: reason });
 }
 
-/** @internal Throws a TypeError unless `signal` is an AbortSignal. */
+/**
+ * @internal Throws a TypeError unless `signal` is an AbortSignal.
+ *
+ * @example
+ * checkSignal(opts.signal, 'run(fn, { signal })');
+ */
 export function checkSignal(signal: unknown, what: string): asserts signal is AbortSignal {
   if (!(signal instanceof AbortSignal)) {
     throw new TypeError(`${what} must be an AbortSignal, got ${describeValue(signal)}; pass e.g. AbortSignal.timeout(5000) or controller.signal`);

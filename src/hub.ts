@@ -91,7 +91,11 @@ export const config = {
 };
 
 // [greenlet helper] Called when a drain ends, with whether the ready queue ran empty: the
-// failure-report policy (failure-report.ts) settles the failures of that hub turn there.
+// failure-report policy (failure-report.ts) waits for a drain that ran dry before it settles.
+/**
+ * @example
+ * turnEndHook.fn = (readyEmpty) => { if (readyEmpty) console.log('the hub ran dry'); };
+ */
 export const turnEndHook: { fn: ((readyEmpty: boolean) => void) | null } = { fn: null };
 
 function envSeconds(name: string): number | null {
