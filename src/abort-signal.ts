@@ -40,9 +40,12 @@ export function checkSignal(signal: unknown, what: string): asserts signal is Ab
  *
  * @example
  * const g = killOnAbort(spawn(worker), req.signal);
- * killOnAbort(pool.spawn(job), AbortSignal.timeout(5000));
+ * killOnAbort(yield* pool.spawn(job), AbortSignal.timeout(5000)); // inside a greenlet
  */
 export function killOnAbort<G extends Greenlet<any>>(g: G, signal: AbortSignal): G {
+  if (g === null || typeof g !== 'object' || typeof (g as { kill?: unknown }).kill !== 'function') {
+    throw new TypeError(`killOnAbort(g, signal) needs a Greenlet as g, got ${describeValue(g)}; pass e.g. spawn(job)`);
+  }
   checkSignal(signal, 'killOnAbort(g, signal)');
   if (g.dead) return g;
   if (signal.aborted) {

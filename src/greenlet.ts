@@ -313,6 +313,9 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   /**
    * Its state in words, for run info and `util.inspect`: "running", "ready to run",
    * "waiting on Queue.get()", "dead (failed with Error)".
+   *
+   * @example
+   * g.describeState(); // 'waiting on sleep(10)'
    */
   describeState(): string {
     switch (this._state) {

@@ -278,6 +278,8 @@ describe('AbortSignal in', () => {
     });
     c2.abort(); // after death: nothing happens
     expect(quick.value).toBe(1);
+    expect(() => killOnAbort(5 as never, c2.signal)).toThrow(/killOnAbort\(g, signal\) needs a Greenlet as g, got a number \(5\)/);
+    expect(() => killOnAbort(quick, {} as never)).toThrow(/must be an AbortSignal, got an object/);
   });
 
   it('withSignal(signal, op) interrupts only that wait; a wait cancelled by it consumes nothing', async () => {
