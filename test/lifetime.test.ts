@@ -132,6 +132,15 @@ describe('Ctrl-C', () => {
   });
 });
 
+describe('Ctrl-C after main', () => {
+  it("once the last run() root settled, Node's default SIGINT is back", async () => {
+    const o = await runScenario('sigintAfterRoot', { signals: ['SIGINT'] });
+    expect(o.hung).toBe(false);
+    expect(o.stdout).toBe('ready\n');
+    expect(o.signal).toBe('SIGINT');
+  });
+});
+
 describe('one report per failure', () => {
   it('a failure nobody observed is printed once, and the exit status is 1', async () => {
     const o = await runScenario('unobservedFailure');
