@@ -66,10 +66,9 @@ class LinkNode<T> implements Joiner {
   }
 }
 
-/** True for `function*` and `async function*` (their calls only make an iterator). */
+/** True for `function*` (its call only makes an iterator: it must run in a greenlet). */
 function isGeneratorFunction(fn: Function): boolean {
-  const tag = Object.prototype.toString.call(fn);
-  return tag === '[object GeneratorFunction]' || tag === '[object AsyncGeneratorFunction]';
+  return Object.prototype.toString.call(fn) === '[object GeneratorFunction]';
 }
 
 let counter = 0;
@@ -132,6 +131,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
           'a plain or an async function (or subclass Greenlet and override *_run)',
       );
     }
+    if (fn !== undefined) refuseAsyncGenerator(fn, 'Greenlet');
     this._fn = fn ?? null;
     this._args = args.length === 0 ? NO_ARGS : args;
     this._ctx = captureContext();
@@ -660,6 +660,20 @@ function checkFunction(fn: unknown, what: string): void {
     throw new TypeError(
       `${what} needs a function, got ${describeValue(fn)}; pass a generator function ` +
         '(function* () { ... }), a plain or an async function',
+    );
+  }
+  refuseAsyncGenerator(fn, what);
+}
+
+/**
+ * An `async function*` cannot be a greenlet: its `next()` gives a promise, and the hub drives
+ * a greenlet's steps synchronously. Refused where it is given, naming the fix.
+ */
+function refuseAsyncGenerator(fn: Function, what: string): void {
+  if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
+    throw new TypeError(
+      `${what} cannot run the async generator function ${fn.name || '(anonymous)'}: a greenlet is a plain ` +
+        'generator function; write function* and `yield*` the Ops (a `yield promise` waits for a promise)',
     );
   }
 }

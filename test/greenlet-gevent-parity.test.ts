@@ -66,6 +66,19 @@ describe('links', () => {
   });
 });
 
+describe('async generator functions', () => {
+  it('spawn, Greenlet, spawnLater, run and link refuse an async function* with a TypeError naming the fix', () => {
+    async function* agen() {}
+    const fix = /cannot run the async generator function agen: a greenlet is a plain generator function; write function\*/;
+    expect(() => spawn(agen as never)).toThrow(fix);
+    expect(() => new Greenlet(agen as never)).toThrow(fix);
+    expect(() => spawnLater(1, agen as never)).toThrow(fix);
+    expect(() => run(agen as never)).toThrow(fix);
+    const g = spawn(() => 1);
+    expect(() => g.link(agen as never)).toThrow(fix);
+  });
+});
+
 describe('subclasses', () => {
   class Greeter extends Greenlet<string> {
     constructor(private readonly who: string) {
