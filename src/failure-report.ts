@@ -56,6 +56,17 @@ function safe<T>(f: () => T): T | undefined {
   }
 }
 
+/**
+ * A greenlet's `toString()` for reports; a subclass's own `toString` that throws cannot stop a
+ * report.
+ *
+ * @example
+ * nameOf(g); // '<Greenlet "worker-1": worker>'
+ */
+export function nameOf(g: { toString(): string }): string {
+  return safe(() => String(g)) ?? 'a greenlet whose toString() throws';
+}
+
 /** The error's name for the "failed with" line. */
 function errorName(e: unknown): string {
   if (e instanceof Error) return safe(() => String(e.name)) ?? 'Error';
@@ -84,7 +95,7 @@ export function reportError(e: unknown, who: string): void {
 
 function print(p: Pending): void {
   p.printed = true;
-  reportError(p.error, `${p.g} failed with ${errorName(p.error)}`);
+  reportError(p.error, `${nameOf(p.g)} failed with ${errorName(p.error)}`);
 }
 
 /**

@@ -193,6 +193,27 @@ describe('spawnLater(Infinity)', () => {
   });
 });
 
+describe('reports survive odd user code', () => {
+  it('a subclass whose toString() throws, dying of a null-prototype object, is still reported', async () => {
+    class Odd extends Greenlet<void> {
+      override toString(): string {
+        throw new Error('no name');
+      }
+      override *_run(): Generator<unknown, void> {
+        throw Object.create(null);
+      }
+    }
+    const text = await captureErrors(async () => {
+      new Odd().start();
+      await run(function* () {
+        yield* sleep(0.02);
+      });
+    });
+    expect(text).toContain('an object was thrown: [Object: null prototype] {}');
+    expect(text).toMatch(/a greenlet whose toString\(\) throws failed with an object/);
+  });
+});
+
 describe('util.inspect', () => {
   it('shows the name and the state, not internals', async () => {
     const g = spawn(function* worker() {
