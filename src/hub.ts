@@ -84,7 +84,7 @@ export const config = {
   /**
    * Print every greenlet failure when it happens, as gevent's hub does, even one that the
    * program observes (joins, gets, links). Off by default: only failures nobody observed by
-   * the end of the hub turn are printed (and set the exit status to 1).
+   * the end of the turn in which they happened are printed (and set the exit status to 1).
    * Env: `GEVENTJS_REPORT_ALL_FAILURES=1`.
    */
   reportAllFailures: process.env.GEVENTJS_REPORT_ALL_FAILURES !== undefined && process.env.GEVENTJS_REPORT_ALL_FAILURES !== '0',
