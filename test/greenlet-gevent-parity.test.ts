@@ -4,11 +4,13 @@
  * Timeout, options given as null, spawnLater(Infinity), util.inspect, and AbortSignals in.
  */
 import { inspect } from 'node:util';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Event } from '../src/event.js';
 import {
   getcurrent,
   Greenlet,
+  GreenletExit,
   joinall,
   killall,
   killOnAbort,
@@ -76,6 +78,51 @@ describe('async generator functions', () => {
     expect(() => run(agen as never)).toThrow(fix);
     const g = spawn(() => 1);
     expect(() => g.link(agen as never)).toThrow(fix);
+  });
+});
+
+describe('every kill delivers (property)', () => {
+  it('m kills to a greenlet that swallows n GreenletExits are each delivered once until it dies', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 8 }),
+        async (swallow, gaps) => {
+          let delivered = 0;
+          let finallyRuns = 0;
+          const victim = spawn(function* () {
+            try {
+              for (;;) {
+                try {
+                  yield* sleep(10);
+                } catch (e) {
+                  delivered++;
+                  if (!(e instanceof GreenletExit) || delivered > swallow) throw e;
+                }
+              }
+            } finally {
+              finallyRuns++;
+            }
+          });
+          await run(function* () {
+            yield* sleep(0);
+            for (const gap of gaps) {
+              for (let i = 0; i < gap; i++) yield* sleep(0);
+              victim.kill({ block: false });
+            }
+            for (let i = 0; i < 10; i++) yield* sleep(0);
+          });
+          const m = gaps.length;
+          expect(delivered).toBe(Math.min(m, swallow + 1));
+          expect(victim.dead).toBe(m > swallow);
+          expect(finallyRuns).toBe(m > swallow ? 1 : 0);
+          victim.kill({ block: false });
+          for (let i = 0; i < swallow + 1; i++) victim.kill({ block: false });
+          await victim.join();
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
 
