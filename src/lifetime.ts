@@ -11,6 +11,7 @@
  *   a root, the process ends as Node's default SIGINT does (killed by SIGINT, status 130 in a
  *   shell). A second Ctrl-C while the first unwinds ends it at once.
  */
+import { isMainThread } from 'node:worker_threads';
 import { KeyboardInterrupt } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { interrupt } from './hub.js';
@@ -38,7 +39,8 @@ export function holdWhileAlive(g: Greenlet<any>, main: boolean): void {
   if (main) {
     roots.add(g);
     mainEverRan = true;
-    if (!listening) {
+    // Signals reach the main thread only: a worker thread's roots never get Ctrl-C.
+    if (!listening && isMainThread) {
       listening = true;
       process.on('SIGINT', onSigint);
     }
@@ -56,7 +58,7 @@ export function holdWhileAlive(g: Greenlet<any>, main: boolean): void {
 export function releaseOnDeath(g: Greenlet<any>, failure: unknown): void {
   holders--;
   if (roots.delete(g)) {
-    if (failure instanceof KeyboardInterrupt) exitAsSigint();
+    if (failure instanceof KeyboardInterrupt && isMainThread) exitAsSigint();
     if (roots.size === 0) {
       unwinding = false;
       stopListening();
