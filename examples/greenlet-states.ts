@@ -1,6 +1,8 @@
 /**
- * The gevent tutorial's greenlet states: a winner returns a value, a loser throws. The loser's exception
- * stays inside its greenlet (its stack is printed to stderr) and never unwinds the caller.
+ * gevent's tutorial on greenlet states: a winner returns a value, a loser throws. The loser's
+ * exception stays inside its greenlet and never unwinds the caller. gevent also prints its
+ * traceback; geventjs prints a failure only when nobody observed it, and joinall() here hands
+ * the loser back (set config.reportAllFailures = true for gevent's output).
  */
 import { joinall, run, spawn } from '../src/index.js';
 

@@ -28,7 +28,8 @@ class AbortableWait<T> extends Wait<T> {
   }
 
   override cancel(): void {
-    this.controller?.abort(new Error('geventjs: the waiting greenlet was interrupted (killed or timed out)'));
+    // An AbortError DOMException, as Node's own APIs abort with.
+    this.controller?.abort(new DOMException('The waiting greenlet was interrupted (killed or timed out)', 'AbortError'));
   }
 
   override describe(): string {
@@ -38,7 +39,7 @@ class AbortableWait<T> extends Wait<T> {
 
 /**
  * Runs `fn(signal)` and waits for its promise; if the greenlet is killed or its Timeout fires
- * first, `signal` aborts.
+ * first, `signal` aborts with an `AbortError` `DOMException` as its reason.
  *
  * @example
  * const res = yield* abortable((signal) => fetch('http://127.0.0.1:8080/', { signal }));

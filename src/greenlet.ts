@@ -4,11 +4,15 @@
  * hub runs other greenlets and Node's I/O meanwhile.
  */
 import type { AsyncResource } from 'node:async_hooks';
+import { inspect } from 'node:util';
+import { abortError, checkSignal } from './abort-signal.js';
 import { captureContext } from './async-context.js';
 import { GreenletExit } from './errors.js';
-import { checkSeconds, describeValue } from './arg-checks.js';
-import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, READY, removeLive, RUNNING, timers, wake } from './hub.js';
-import { doneOp, Op, opTracking, PARK, Wait } from './op.js';
+import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
+import { failureDied, nameOf, reportError } from './failure-report.js';
+import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, timers, wake } from './hub.js';
+import { holdWhileAlive, releaseOnDeath } from './lifetime.js';
+import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
 import { now } from './originals.js';
 import { ParkingLot, type Waiter } from './parking-lot.js';
 import type { TimerEntry } from './timer-heap.js';
@@ -42,22 +46,39 @@ class LinkNode<T> implements Joiner {
   constructor(
     readonly callback: LinkCallback<T>,
     private readonly kind: number,
+    /** A generator function: run in its own greenlet, as gevent's link() spawns (SpawnedLink). */
+    private readonly spawned: boolean,
   ) {}
 
   _onDeath(g: Greenlet<T>): void {
     const ok = g.successful();
     if (this.kind === ON_VALUE && !ok) return;
     if (this.kind === ON_EXCEPTION && ok) return;
+    if (this.spawned) {
+      Greenlet.spawn(this.callback as (g: Greenlet<T>) => unknown, g);
+      return;
+    }
     try {
       this.callback(g);
     } catch (e) {
-      reportError(e, `a link callback of ${g}`);
+      reportError(e, `a link callback of ${nameOf(g)}`);
     }
   }
 }
 
+/** True for `function*` (its call only makes an iterator: it must run in a greenlet). */
+function isGeneratorFunction(fn: Function): boolean {
+  return Object.prototype.toString.call(fn) === '[object GeneratorFunction]';
+}
+
 let counter = 0;
 const NO_ARGS: unknown[] = [];
+/** A `_flags` bit of greenlet.ts's own (the hub's F_* bits are 1 to 16): its outcome was observed. */
+const F_OBSERVED = 32;
+/** GreenletExtra.holder: nobody at top level waits for it / an `await op` / a `run()` root. */
+const NOT_HELD = 0;
+const AWAITED_OP = 1;
+const MAIN = 2;
 
 /**
  * A cooperative thread of execution. Make one with `spawn(fn, ...args)`, or subclass and
@@ -92,13 +113,16 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   /** @internal */ _args: unknown[];
   /** @internal */ _liveNext: Greenlet<any> | null = null;
   /** @internal */ _livePrev: Greenlet<any> | null = null;
+  /** @internal The number of the greenlet that spawned it (0: top-level code), for run info. */
+  _parentId: number;
 
   // --- the greenlet's own ---
   private _fn: ((...args: any[]) => unknown) | null;
   /** Joiners and link callbacks, told in order at death. */
   private _links: ParkingLot<Joiner> | null = null;
   private _extra: GreenletExtra | null = null;
-  private _id = ++counter;
+  /** @internal Its number, unique in the thread. */
+  readonly _id = ++counter;
 
   constructor(fn?: (...args: any[]) => unknown, ...args: unknown[]) {
     if (fn !== undefined && typeof fn !== 'function') {
@@ -107,29 +131,50 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
           'a plain or an async function (or subclass Greenlet and override *_run)',
       );
     }
+    if (fn !== undefined) refuseAsyncGenerator(fn, 'Greenlet');
     this._fn = fn ?? null;
     this._args = args.length === 0 ? NO_ARGS : args;
     this._ctx = captureContext();
+    this._parentId = getcurrent()?._id ?? 0;
     if (opTracking.debug || config.maxBlockingTime !== null) this.extra().spawnSite = new Error('spawned').stack;
   }
 
-  /** Creates and starts a greenlet (gevent's `Greenlet.spawn`). */
-  static spawn<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Greenlet<ResultOf<R>> {
-    checkFunction(fn, 'spawn()');
-    const g = new Greenlet<ResultOf<R>>(fn as (...args: any[]) => unknown, ...args);
+  /**
+   * Creates and starts a greenlet (gevent's classmethod `Greenlet.spawn`): on a subclass,
+   * `MySub.spawn(...args)` builds `new MySub(...args)`.
+   *
+   * @example
+   * const g = Greenlet.spawn(function* (n: number) { return n + 1; }, 41);
+   * const m = MyGreenlet.spawn('Hi there!'); // a MyGreenlet
+   */
+  static spawn<A extends unknown[], R>(this: typeof Greenlet, fn: (...args: A) => R, ...args: A): Greenlet<ResultOf<R>>;
+  static spawn<G extends Greenlet<any>, A extends unknown[]>(this: new (...args: A) => G, ...args: A): G;
+  static spawn(this: any, ...args: unknown[]): Greenlet<any> {
+    if (this === Greenlet) checkFunction(args[0], 'spawn()');
+    const g = new this(...args);
     g.start();
     return g;
   }
 
-  /** Creates a greenlet that starts after `seconds`. */
+  /**
+   * Creates a greenlet that starts after `seconds` (on a subclass, `new MySub(...args)`).
+   * `Infinity` never starts it, and holds nothing: a `join()` of it is reported as a wait
+   * that would block forever.
+   *
+   * @example
+   * Greenlet.spawnLater(0.5, function* () { console.log('later'); });
+   */
   static spawnLater<A extends unknown[], R>(
+    this: typeof Greenlet,
     seconds: number,
     fn: (...args: A) => R,
     ...args: A
-  ): Greenlet<ResultOf<R>> {
-    checkFunction(fn, 'spawnLater()');
+  ): Greenlet<ResultOf<R>>;
+  static spawnLater<G extends Greenlet<any>, A extends unknown[]>(this: new (...args: A) => G, seconds: number, ...args: A): G;
+  static spawnLater(this: any, seconds: number, ...args: unknown[]): Greenlet<any> {
     checkSeconds(seconds, 'spawnLater(seconds)');
-    const g = new Greenlet<ResultOf<R>>(fn as (...args: any[]) => unknown, ...args);
+    if (this === Greenlet) checkFunction(args[0], 'spawnLater()');
+    const g = new this(...args);
     g.startLater(seconds);
     return g;
   }
@@ -153,13 +198,17 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     enqueue(this);
   }
 
-  /** Schedules the greenlet to start after `seconds`. */
+  /**
+   * Schedules the greenlet to start after `seconds` (Infinity: never; nothing is armed, so it
+   * holds nothing).
+   */
   startLater(seconds: number): void {
     checkSeconds(seconds, 'startLater(seconds)');
     if (this._state !== INIT || this._extra?.later) return;
-    const later = new StartLater(this, Math.ceil(now() + seconds * 1000));
+    // A double on the monotonic clock: any length, at any uptime.
+    const later = new StartLater(this, now() + seconds * 1000);
     this.extra().later = later;
-    timers.add(later);
+    if (seconds !== Infinity) timers.add(later);
   }
 
   /** @internal The delayed start is due. */
@@ -193,9 +242,21 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     return this._state === DEAD && (this._flags & F_FAILED) === 0 ? (this._resume as T) : undefined;
   }
 
-  /** The error the greenlet died of, or undefined. */
+  /** The error the greenlet died of, or undefined. Reading it counts as handling the failure. */
   get exception(): unknown {
-    return (this._flags & F_FAILED) !== 0 ? this._resume : undefined;
+    if ((this._flags & F_FAILED) === 0) return undefined;
+    this._flags |= F_OBSERVED;
+    return this._resume;
+  }
+
+  /** @internal Someone observed (or will observe) its outcome: its failure is not reported. */
+  _markObserved(): void {
+    this._flags |= F_OBSERVED;
+  }
+
+  /** @internal */
+  _observed(): boolean {
+    return (this._flags & F_OBSERVED) !== 0;
   }
 
   /** @internal Interruptions postponed while it ran: [error, stillWanted, ...]. */
@@ -226,7 +287,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this.extra().reportedStuck = v;
   }
 
-  /** @internal Top-level code awaits it (`run()`): it gets LoopExit when the loop runs dry. */
+  /** @internal Top-level code awaits it (`run()`, `await op`): it gets LoopExit when the loop runs dry. */
   get _awaited(): boolean {
     return this._extra?.awaited ?? false;
   }
@@ -239,9 +300,42 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     return (this._extra ??= new GreenletExtra());
   }
 
+  /** @internal */
+  extra_(): GreenletExtra {
+    return this.extra();
+  }
+
   toString(): string {
     const fn = this._fn?.name;
     return `<${this.constructor.name} "${this.name}"${fn ? `: ${fn}` : ''}>`;
+  }
+
+  /**
+   * Its state in words, for run info and `util.inspect`: "running", "ready to run",
+   * "waiting on Queue.get()", "dead (failed with Error)".
+   *
+   * @example
+   * g.describeState(); // 'waiting on sleep(10)'
+   */
+  describeState(): string {
+    switch (this._state) {
+      case INIT:
+        return this._extra?.later ? 'scheduled to start later' : 'not started';
+      case READY:
+        return 'ready to run';
+      case RUNNING:
+        return 'running';
+      case PARKED:
+        return `waiting on ${describeWait(this)}`;
+      default:
+        if ((this._flags & F_FAILED) === 0) return 'dead (successful)';
+        return `dead (failed with ${this._resume instanceof Error ? this._resume.name : describeValue(this._resume)})`;
+    }
+  }
+
+  /** `util.inspect` / `console.log`: name and state, not internals. */
+  [inspect.custom](_depth: number, options: { stylize(s: string, style: string): string }): string {
+    return options.stylize(`${this} (${this.describeState()})`, 'special');
   }
 
   /**
@@ -251,9 +345,11 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
    * @example
    * yield* g.join({ timeout: 1 });
    */
-  join(opts: { timeout?: number | null } = {}): Op<void> {
+  join(opts?: { timeout?: number | null } | null): Op<void> {
+    const o = ownOptions(opts, 'join(options)');
     this.checkNotSelf('join');
-    return new JoinWait(this, opts.timeout);
+    this._flags |= F_OBSERVED;
+    return new JoinWait(this, o.timeout);
   }
 
   /**
@@ -263,35 +359,45 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
    * @example
    * const v = yield* g.get({ timeout: 5 });
    */
-  get(opts: { block?: boolean; timeout?: number | null } = {}): Op<T> {
+  get(opts?: { block?: boolean; timeout?: number | null } | null): Op<T> {
+    const o = ownOptions(opts, 'get(options)');
+    const block = checkBoolean(o.block, 'get({ block })', true);
     this.checkNotSelf('get');
-    return new GetWait<T>(this, opts.block ?? true, opts.timeout);
+    this._flags |= F_OBSERVED;
+    return new GetWait<T>(this, block, o.timeout);
   }
 
   /**
    * Kills the greenlet: `exception` (GreenletExit by default) is thrown at its suspension
-   * point at once, its wait cancelled first, so its `finally` blocks run. A greenlet that has
-   * not started never runs. The Op waits for its death (`block`, up to `timeout` seconds).
+   * point at once, its wait cancelled first, so its `finally` blocks run. Every kill delivers,
+   * as in gevent: a greenlet that caught one GreenletExit is interrupted again by the next.
+   * A greenlet that has not started never runs. A greenlet that kills itself with `block`
+   * (the default) gets the exception thrown at once, from this call. The Op waits for the
+   * death (`block`, up to `timeout` seconds); the kill happens whether or not it is yielded.
    *
    * @example
    * yield* g.kill();                               // and wait for it to die
    * g.kill({ exception: new Error('stop'), block: false });
    */
-  kill(
-    opts: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } = {},
-  ): Op<void> {
-    const err = toException(opts.exception, 'kill({ exception })');
-    const block = opts.block ?? true;
-    if (opts.timeout !== undefined && opts.timeout !== null) checkSeconds(opts.timeout, 'kill({ timeout })');
+  kill(opts?: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } | null): Op<void> {
+    const o = ownOptions(opts, 'kill(options)');
+    const err = toException(o.exception, 'kill({ exception })');
+    const block = checkBoolean(o.block, 'kill({ block })', true);
+    if (o.timeout !== undefined && o.timeout !== null) checkSeconds(o.timeout, 'kill({ timeout })');
+    // The killer chose the outcome: a death by its exception is not an unobserved failure.
+    this._flags |= F_OBSERVED;
     if (this._state !== DEAD) {
       if (this._it === null && this._state !== RUNNING) this.killBeforeStart(err);
-      else if ((this._flags & F_DYING) === 0) {
+      else if (block && this === getcurrent()) throw err; // gevent raises in the current greenlet
+      else {
         this._flags |= F_DYING;
         interrupt(this, err);
       }
     }
     if (!block || this._state === DEAD || this === getcurrent()) return doneOp(undefined);
-    return new JoinWait(this, opts.timeout);
+    const join = new JoinWait(this, o.timeout);
+    untrack(join); // the kill already happened: leaving the wait unyielded loses nothing
+    return join;
   }
 
   private killBeforeStart(err: Error): void {
@@ -314,26 +420,33 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
    * Calls `callback(greenlet)` once after it dies, in the order links were added (also when
    * added after death).
    */
-  link(callback: LinkCallback<T>): void {
-    this.addLink(callback, ALWAYS);
+  link(callback: LinkCallback<T> | ((g: Greenlet<T>) => Generator<unknown, unknown, any>)): void {
+    this.addLink(callback as LinkCallback<T>, ALWAYS, false);
   }
 
   /** Like `link`, only if it dies successfully. */
-  linkValue(callback: LinkCallback<T>): void {
-    this.addLink(callback, ON_VALUE);
+  linkValue(callback: LinkCallback<T> | ((g: Greenlet<T>) => Generator<unknown, unknown, any>)): void {
+    this.addLink(callback as LinkCallback<T>, ON_VALUE, false);
   }
 
   /** Like `link`, only if it dies with an exception. */
-  linkException(callback: LinkCallback<T>): void {
-    this.addLink(callback, ON_EXCEPTION);
+  linkException(callback: LinkCallback<T> | ((g: Greenlet<T>) => Generator<unknown, unknown, any>)): void {
+    this.addLink(callback as LinkCallback<T>, ON_EXCEPTION, false);
   }
 
-  /** gevent's rawlink: the same as `link` here (what `wait`/`iwait` use). */
+  /**
+   * gevent's rawlink: like `link`, for containers and waits (Group, `wait`/`iwait`); the
+   * callback runs in the hub and must not block, and a rawlink alone does not count as
+   * handling a failure (a Group's bookkeeping does not silence its members' failures).
+   */
   rawlink(callback: LinkCallback<T>): void {
-    this.addLink(callback, ALWAYS);
+    this.addLink(callback, ALWAYS, true);
   }
 
-  /** Removes every link to `callback`. */
+  /**
+   * Removes every link to `callback`; also while the links are being told of the death, so
+   * a callback that unlinks a later one stops it (as gevent).
+   */
   unlink(callback: LinkCallback<T>): void {
     const links = this._links;
     if (links === null) return;
@@ -342,17 +455,26 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     }
   }
 
-  private addLink(callback: LinkCallback<T>, kind: number): void {
-    checkFunction(callback, 'link()');
-    this._addJoiner(new LinkNode(callback, kind));
+  private addLink(callback: LinkCallback<T>, kind: number, raw: boolean): void {
+    checkFunction(callback, raw ? 'rawlink()' : 'link()');
+    const spawned = isGeneratorFunction(callback);
+    if (spawned && raw) {
+      throw new TypeError(
+        `rawlink() callbacks run in the hub and cannot block, got the generator function ${callback.name || '(anonymous)'}; ` +
+          'use link(), which runs a generator function in its own greenlet, or pass a plain function',
+      );
+    }
+    if (!raw) this._flags |= F_OBSERVED;
+    this._addJoiner(new LinkNode(callback, kind, spawned));
   }
 
   /** @internal Tells every joiner and link callback of the death (queued after death). */
   _notifyLinks(): void {
     const links = this._links;
     if (links === null) return;
-    this._links = null;
+    // The list stays reachable while it is walked, so unlink() from a callback takes effect.
     for (let j = links.shift(); j !== null; j = links.shift()) j._onDeath(this);
+    if (this._links === links) this._links = null;
   }
 
   /** @internal Joiners park here; one joining a dead greenlet is told on a later hub turn. */
@@ -370,15 +492,18 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   /** @internal The end: called by the hub when the body returns or throws. */
   _die(value: unknown, failed: boolean): void {
     this._state = DEAD;
-    this._flags = F_DYING;
+    this._flags = F_DYING | (this._flags & F_OBSERVED);
     this._args = NO_ARGS;
     this._resume = value;
     removeLive(this);
-    if (this._extra !== null) this._extra.cancelTimeouts();
-    if (failed && !(value instanceof GreenletExit)) {
-      this._flags |= F_FAILED;
-      reportError(value, `${this} failed with ${errorName(value)}`);
-    }
+    const x = this._extra;
+    if (x !== null) x.cancelTimeouts();
+    const fails = failed && !(value instanceof GreenletExit);
+    if (fails) this._flags |= F_FAILED;
+    if (x !== null && x.holder !== NOT_HELD) {
+      // A run() root or an `await op`: its failure goes to the awaiting code only (gevent's main).
+      releaseOnDeath(this, fails ? value : undefined);
+    } else if (fails) failureDied(this, value);
     // Joiners and links hear of it on a later hub turn, in order (the hub calls _notifyLinks).
     if (this._links !== null) enqueue(this as Greenlet<any>);
   }
@@ -401,6 +526,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    this._flags |= F_OBSERVED; // the promise carries a failure on: Node reports it if unhandled
     return this.promise().then(onfulfilled, onrejected);
   }
 
@@ -423,6 +549,8 @@ class GreenletExtra {
   promise: Promise<unknown> | undefined = undefined;
   reportedStuck = false;
   awaited = false;
+  /** Whether top-level code waits for it (NOT_HELD, or AWAITED_OP / MAIN: see lifetime.ts). */
+  holder = NOT_HELD;
 
   cancelTimeouts(): void {
     for (const t of this.timeouts) timers.remove(t);
@@ -534,6 +662,20 @@ function checkFunction(fn: unknown, what: string): void {
         '(function* () { ... }), a plain or an async function',
     );
   }
+  refuseAsyncGenerator(fn, what);
+}
+
+/**
+ * An `async function*` cannot be a greenlet: its `next()` gives a promise, and the hub drives
+ * a greenlet's steps synchronously. Refused where it is given, naming the fix.
+ */
+function refuseAsyncGenerator(fn: Function, what: string): void {
+  if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
+    throw new TypeError(
+      `${what} cannot run the async generator function ${fn.name || '(anonymous)'}: a greenlet is a plain ` +
+        'generator function; write function* and `yield*` the Ops (a `yield promise` waits for a promise)',
+    );
+  }
 }
 
 /** An exception option as an Error instance: a class is instantiated, an instance kept. */
@@ -550,15 +692,17 @@ export function toException(exception: unknown, what: string): Error {
   );
 }
 
-function errorName(e: unknown): string {
-  return e instanceof Error ? e.name : describeValue(e);
+/** What a parked greenlet waits on, in words; never throws (describe() is user code for custom Waits). */
+function describeWait(g: Greenlet<any>): string {
+  try {
+    return g._wait?.describe() ?? 'something';
+  } catch {
+    return 'a wait that cannot describe itself';
+  }
 }
 
-/** Prints a failure as gevent's hub does: the stack, then a line naming who failed. */
-export function reportError(e: unknown, who: string): void {
-  const stack = e instanceof Error ? (e.stack ?? String(e)) : `${describeValue(e)} was thrown: ${String(e)}`;
-  config.errorStream.write(`${stack}\n${new Date().toISOString()} ${who}\n`);
-}
+// Printing lives in failure-report.ts; event.ts and others import it from here.
+export { reportError };
 
 /**
  * Spawns a greenlet running `fn(...args)`; it starts on a later hub turn, in spawn order.
@@ -586,22 +730,49 @@ export function spawnLater<A extends unknown[], R>(
 
 /**
  * Runs `fn` (or an Op) in a new greenlet and gives a Promise of its result: how top-level
- * code enters the greenlet world. If it waits on something that can never finish, the promise
- * rejects with `LoopExit` when Node's event loop runs dry.
+ * code enters the greenlet world. The greenlet is a root, gevent's main greenlet:
+ * - its failure goes to the promise only (no report is printed for it);
+ * - once every root has settled, greenlets left over no longer keep the process alive;
+ * - Ctrl-C throws `KeyboardInterrupt` into it (unless the program listens to SIGINT itself);
+ * - if it waits on something that can never finish, it gets `LoopExit` when Node's event loop
+ *   runs dry;
+ * - `{ signal }`: an abort interrupts it with an `AbortError` whose `cause` is the reason.
  *
  * @example
  * await run(function* main() { yield* joinall([spawn(foo), spawn(bar)]); });
+ * await run(main, { signal: AbortSignal.timeout(5000) });
  */
-export function run<R>(fn: (() => R) | Op<R>): Promise<ResultOf<R> | (R extends Op<infer V> ? V : never)> {
-  let g: Greenlet<any>;
-  if (fn instanceof Op) g = new Greenlet(() => fn);
-  else {
-    checkFunction(fn, 'run()');
-    g = new Greenlet(fn);
+export function run<R>(
+  fn: (() => R) | Op<R>,
+  opts?: { signal?: AbortSignal } | null,
+): Promise<ResultOf<R> | (R extends Op<infer V> ? V : never)> {
+  const o = ownOptions(opts, 'run(fn, options)');
+  const signal = o.signal;
+  if (signal !== undefined) checkSignal(signal, 'run(fn, { signal })');
+  if (!(fn instanceof Op)) checkFunction(fn, 'run()');
+  if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+  const g = fn instanceof Op ? new Greenlet(() => fn) : new Greenlet(fn);
+  startHeld(g, MAIN);
+  if (signal !== undefined) {
+    const onAbort = (): void => interrupt(g, abortError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    g.rawlink(() => signal.removeEventListener('abort', onAbort));
   }
-  g._awaited = true;
-  g.start();
   return Promise.resolve(g) as Promise<any>;
 }
 
-opTracking.runner = (op) => run(op);
+/** Starts a greenlet that top-level code waits for (see lifetime.ts). */
+function startHeld(g: Greenlet<any>, holder: number): void {
+  g._awaited = true;
+  g.extra_().holder = holder;
+  holdWhileAlive(g, holder === MAIN);
+  g.start();
+}
+
+// `await op` outside greenlets: a greenlet top-level code waits for, but not a main greenlet
+// (it gets no KeyboardInterrupt, and before any run() it changes nothing to Node's rule).
+opTracking.runner = (op) => {
+  const g = new Greenlet(() => op);
+  startHeld(g, AWAITED_OP);
+  return Promise.resolve(g) as Promise<unknown>;
+};

@@ -14,6 +14,7 @@ import { isSharedContext, whenContextsSplit } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { Op, opTracking, toOp, untrack, Wait } from './op.js';
+import { holdsProcess } from './keep-alive.js';
 import { nodeQueueMicrotask, nodeSetImmediate, now } from './originals.js';
 import { ReadyQueue } from './ready-queue.js';
 import { TimerHeap } from './timer-heap.js';
@@ -29,7 +30,7 @@ export const DEAD = 4; // finished (or killed before it started)
 export const F_THROW = 1; // `_resume` is an error to throw in
 export const F_INTERRUPTED = 2; // a kill or Timeout is on its way
 export const F_PENDING = 4; // interruptions postponed while it ran wait in `_extra.pending`
-export const F_DYING = 8; // a kill was delivered: later kills wait, they do not interrupt cleanup
+export const F_DYING = 8; // a kill was delivered (every later kill delivers again, as gevent's)
 export const F_FAILED = 16; // dead with an exception (in `_resume`)
 
 /** Every sleep and Timeout deadline of this thread. */
@@ -79,7 +80,23 @@ export const config = {
   },
   /** Where greenlet failures and hub reports are printed (gevent's hub.exception_stream). */
   errorStream: process.stderr as { write(s: string): unknown },
+  // [greenlet helper] the failure-report policy's switch (read by failure-report.ts).
+  /**
+   * Print every greenlet failure when it happens, as gevent's hub does, even one that the
+   * program observes (joins, gets, links). Off by default: only failures nobody observed by
+   * the end of the turn in which they happened are printed (and set the exit status to 1).
+   * Env: `GEVENTJS_REPORT_ALL_FAILURES=1`.
+   */
+  reportAllFailures: process.env.GEVENTJS_REPORT_ALL_FAILURES !== undefined && process.env.GEVENTJS_REPORT_ALL_FAILURES !== '0',
 };
+
+// [greenlet helper] Called when a drain ends, with whether the ready queue ran empty: the
+// failure-report policy (failure-report.ts) waits for a drain that ran dry before it settles.
+/**
+ * @example
+ * turnEndHook.fn = (readyEmpty) => { if (readyEmpty) console.log('the hub ran dry'); };
+ */
+export const turnEndHook: { fn: ((readyEmpty: boolean) => void) | null } = { fn: null };
 
 function envSeconds(name: string): number | null {
   const raw = process.env[name];
@@ -233,8 +250,11 @@ function drain(): void {
   if (ready.length !== 0) {
     // Over budget: let Node run I/O and timers, then continue.
     scheduled = true;
-    nodeSetImmediate(drain);
+    const im = nodeSetImmediate(drain);
+    // [greenlet helper] Every run() root settled: leftover greenlets do not hold the process.
+    if (!holdsProcess()) im.unref();
   }
+  if (turnEndHook.fn !== null) turnEndHook.fn(ready.length === 0);
 }
 
 function runBatch(ctx: AsyncResource): void {
@@ -530,6 +550,9 @@ export function removeLive(g: Greenlet): void {
 }
 
 function onBeforeExit(): void {
+  // [greenlet helper] Every run() root settled: the greenlets left are abandoned, as gevent
+  // abandons them when its main greenlet returns; they are not stuck, and nothing is said.
+  if (!holdsProcess()) return;
   const stuck: Greenlet[] = [];
   for (let g = liveHead; g !== null; g = g._liveNext) {
     if (g._state === PARKED && !g._reportedStuck) stuck.push(g);

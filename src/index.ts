@@ -13,8 +13,10 @@ export { joinall, killall, wait, iwait, WaitIterator, type Linkable } from './wa
 export { sleep, idle } from './sleep.js';
 export { Timeout, withTimeout } from './timeout.js';
 export { abortable } from './abortable.js';
+export { killOnAbort, withSignal, abortError } from './abort-signal.js';
+export { formatRunInfo, printRunInfo } from './run-info.js';
 export { getcurrent, config, wake, wakeError } from './hub.js';
 export { Op, Wait, opFrom, doneOp, toOp, PARK } from './op.js';
 export { ParkingLot, type Waiter } from './parking-lot.js';
-export { GreenletExit, LoopExit, ConcurrentObjectUseError, DroppedOpError } from './errors.js';
+export { GreenletExit, LoopExit, ConcurrentObjectUseError, DroppedOpError, KeyboardInterrupt } from './errors.js';
 export * as monkey from './monkey.js';

@@ -3,6 +3,7 @@
  * indexed so a cancelled Timeout leaves in O(log n), behind a single Node timer armed for the
  * earliest deadline. 100,000 sleepers cost 100,000 heap slots, not 100,000 Node timers.
  */
+import { holdsProcess, onHoldProcessChange } from './keep-alive.js';
 import { nodeClearTimeout, nodeSetTimeout, now } from './originals.js';
 
 /** Something the heap can hold: a deadline (ms on `now()`'s clock) and what to do then. */
@@ -27,6 +28,17 @@ export class TimerHeap {
   private heap: TimerEntry[] = [];
   private timer: ReturnType<typeof nodeSetTimeout> | null = null;
   private armedFor = Infinity;
+
+  constructor() {
+    // [greenlet helper] The one Node timer follows the program-lifetime rule (keep-alive.ts):
+    // once every run() root settled, leftover sleepers no longer hold the process.
+    onHoldProcessChange((on) => {
+      if (this.timer !== null) {
+        if (on) this.timer.ref();
+        else this.timer.unref();
+      }
+    });
+  }
 
   get size(): number {
     return this.heap.length;
@@ -62,6 +74,7 @@ export class TimerHeap {
     this.armedFor = deadline;
     const delay = Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil(deadline - now())));
     this.timer = nodeSetTimeout(this.onTimer, delay);
+    if (!holdsProcess()) this.timer.unref(); // [greenlet helper] see the constructor
   }
 
   private disarm(): void {

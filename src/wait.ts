@@ -3,11 +3,12 @@
  * over greenlets. Anything with `ready()`, `rawlink(cb)` and `unlink(cb)` can be waited on:
  * greenlets, Events, AsyncResults.
  */
-import { Greenlet, type ErrorClass } from './greenlet.js';
-import { checkSeconds, describeValue } from './arg-checks.js';
+import { Greenlet, toException, type ErrorClass } from './greenlet.js';
+import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { wake } from './hub.js';
-import { doneOp, Op, opFrom, PARK, Wait } from './op.js';
+import { doneOp, Op, opFrom, PARK, untrack, Wait } from './op.js';
 import { now } from './originals.js';
+import { Timeout } from './timeout.js';
 
 /** What `wait` / `iwait` accept: it can say whether it is ready and call back when it is. */
 export interface Linkable {
@@ -40,11 +41,19 @@ function checkLinkables<T>(objects: Iterable<T>, what: string): T[] {
   return list;
 }
 
-function checkOptions(opts: WaitOptions, what: string): void {
-  if (opts.timeout !== undefined && opts.timeout !== null) checkSeconds(opts.timeout, `${what}({ timeout })`);
-  if (opts.count !== undefined && opts.count !== null && (!Number.isInteger(opts.count) || opts.count < 0)) {
-    throw new RangeError(`${what}({ count }) must be a whole number >= 0, got ${String(opts.count)}`);
+/** The caller's options as own properties (null: none), timeout and count checked. */
+function checkOptions<O extends WaitOptions>(opts: O | null | undefined, what: string): Partial<O> {
+  const o = ownOptions(opts, `${what}(objects, options)`);
+  if (o.timeout !== undefined && o.timeout !== null) checkSeconds(o.timeout, `${what}({ timeout })`);
+  if (o.count !== undefined && o.count !== null && (!Number.isInteger(o.count) || o.count < 0)) {
+    throw new RangeError(`${what}({ count }) must be a whole number >= 0, got ${describeValue(o.count)}`);
   }
+  return o;
+}
+
+/** A greenlet handed to the caller by a wait: its outcome counts as observed (failure-report.ts). */
+function observe(o: unknown): void {
+  if (o instanceof Greenlet) o._markObserved();
 }
 
 /**
@@ -143,6 +152,7 @@ export class WaitIterator<T> implements AsyncIterable<T> {
     this.given++;
     if (this.given >= this.count) this.close();
     const value = this.arrived[this.head]!;
+    observe(value);
     this.arrived[this.head++] = undefined as T; // let it go
     if (this.head === this.arrived.length) {
       this.arrived = [];
@@ -188,10 +198,10 @@ class NextWait<T> extends Wait<IteratorResult<T, undefined>> {
  * const it = iwait([g1, g2, ev]);
  * for (let r = yield* it.next(); !r.done; r = yield* it.next()) console.log(r.value, 'is ready');
  */
-export function iwait<T>(objects: Iterable<T>, opts: WaitOptions = {}): WaitIterator<T> {
+export function iwait<T>(objects: Iterable<T>, opts?: WaitOptions | null): WaitIterator<T> {
+  const o = checkOptions(opts, 'iwait');
   const list = checkLinkables(objects, 'iwait()');
-  checkOptions(opts, 'iwait');
-  return new WaitIterator(list, opts.timeout ?? null, opts.count ?? Infinity);
+  return new WaitIterator(list, o.timeout ?? null, o.count ?? Infinity);
 }
 
 /**
@@ -201,7 +211,7 @@ export function iwait<T>(objects: Iterable<T>, opts: WaitOptions = {}): WaitIter
  * @example
  * const [first] = yield* wait([g1, g2], { count: 1 });
  */
-export function wait<T>(objects: Iterable<T>, opts: WaitOptions = {}): Op<T[]> {
+export function wait<T>(objects: Iterable<T>, opts?: WaitOptions | null): Op<T[]> {
   const it = iwait(objects, opts);
   return opFrom(function* () {
     const out: T[] = [];
@@ -234,10 +244,10 @@ class JoinAllWait extends Wait<Greenlet<any>[]> {
     return this.advance() ? this.gs : PARK;
   }
 
-  /** Skips finished greenlets; true when none is left. */
+  /** Skips finished greenlets (the caller gets them: observed); true when none is left. */
   private advance(): boolean {
     const gs = this.gs;
-    while (this.i < gs.length && gs[this.i]!.dead) this.i++;
+    while (this.i < gs.length && gs[this.i]!.dead) gs[this.i++]!._markObserved();
     return this.i === gs.length;
   }
 
@@ -258,7 +268,9 @@ class JoinAllWait extends Wait<Greenlet<any>[]> {
   }
 
   override timedOut(): Greenlet<any>[] {
-    return this.gs.filter((g) => g.dead);
+    const done = this.gs.filter((g) => g.dead);
+    for (const g of done) g._markObserved();
+    return done;
   }
 
   override describe(): string {
@@ -277,19 +289,20 @@ class JoinAllWait extends Wait<Greenlet<any>[]> {
  */
 export function joinall<G extends Greenlet<any>>(
   greenlets: Iterable<G>,
-  opts: { timeout?: number | null; raiseError?: boolean; count?: number | null } = {},
+  opts?: { timeout?: number | null; raiseError?: boolean; count?: number | null } | null,
 ): Op<G[]> {
+  const o = checkOptions(opts, 'joinall');
+  const raiseError = checkBoolean(o.raiseError, 'joinall({ raiseError })', false);
   const list = checkLinkables(greenlets, 'joinall()');
-  checkOptions(opts, 'joinall');
-  if (!opts.raiseError && (opts.count === undefined || opts.count === null)) {
-    return new JoinAllWait(list, opts.timeout) as unknown as Op<G[]>;
+  if (!raiseError && (o.count === undefined || o.count === null)) {
+    return new JoinAllWait(list, o.timeout) as unknown as Op<G[]>;
   }
-  const it = iwait(list, opts);
+  const it = iwait(list, { timeout: o.timeout, count: o.count });
   return opFrom(function* () {
     const done: G[] = [];
     try {
       for (let r = yield* it.next(); !r.done; r = yield* it.next()) {
-        if (opts.raiseError && r.value.exception !== undefined) throw r.value.exception;
+        if (raiseError && r.value.exception !== undefined) throw r.value.exception;
         done.push(r.value);
       }
     } finally {
@@ -300,24 +313,38 @@ export function joinall<G extends Greenlet<any>>(
 }
 
 /**
- * Kills every greenlet (see `Greenlet.kill`) and, with `block` (the default), waits up to
- * `timeout` seconds for them to die.
+ * Kills every greenlet (see `Greenlet.kill`) at once and, with `block` (the default), waits
+ * for them to die; if they outlive `timeout` seconds, the wait throws `Timeout` (gevent's).
+ * Every argument is checked before anything is killed. The kills happen whether or not the
+ * returned Op is yielded.
  *
  * @example
  * yield* killall(workers);
+ * yield* killall(workers, { timeout: 5 }); // Timeout if one is still cleaning up after 5 s
  */
 export function killall(
   greenlets: Iterable<Greenlet<any>>,
-  opts: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } = {},
+  opts?: { exception?: ErrorClass | Error; block?: boolean; timeout?: number | null } | null,
 ): Op<void> {
+  const o = ownOptions(opts, 'killall(greenlets, options)');
+  const block = checkBoolean(o.block, 'killall({ block })', true);
+  const timeout = o.timeout ?? null;
+  if (timeout !== null) checkSeconds(timeout, 'killall({ timeout })');
+  toException(o.exception, 'killall({ exception })'); // checked before the first kill
   const list = checkLinkables(greenlets, 'killall()');
   for (const g of list) {
     if (!(g instanceof Greenlet)) throw new TypeError(`killall() kills greenlets, got ${describeValue(g)} in the list`);
   }
-  for (const g of list) g.kill({ exception: opts.exception, block: false });
-  if (opts.block === false) return doneOp(undefined);
-  const join = joinall(list, { timeout: opts.timeout });
-  return opFrom(function* () {
-    yield* join;
+  for (const g of list) g.kill({ exception: o.exception, block: false });
+  if (!block) return doneOp(undefined);
+  const join = joinall(list, { timeout });
+  untrack(join);
+  const op = opFrom(function* () {
+    const dead = yield* join;
+    if (dead.length < list.length) {
+      throw new Timeout(timeout, undefined, `killall(): ${list.length - dead.length} of ${list.length} greenlets still alive after ${timeout} s`);
+    }
   }, 'killall()');
+  untrack(op); // the kills already happened: leaving the wait unyielded loses nothing
+  return op;
 }

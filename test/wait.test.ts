@@ -93,7 +93,7 @@ describe('joinall', () => {
         expect(yield* joinall([bad])).toEqual([bad]);
       }),
     );
-    expect(done).toContain('failed with Error');
+    expect(done).toBe(''); // joinall hands it to the caller: observed, so not reported
   });
 
   it('a non-greenlet in the list is a TypeError naming it', () => {
@@ -104,7 +104,7 @@ describe('joinall', () => {
 
   it('a negative timeout or a bad count is a RangeError', () => {
     expect(() => joinall([], { timeout: -1 })).toThrow(RangeError);
-    expect(() => joinall([], { count: 1.5 })).toThrow(/joinall\(\{ count \}\) must be a whole number >= 0, got 1.5/);
+    expect(() => joinall([], { count: 1.5 })).toThrow(/joinall\(\{ count \}\) must be a whole number >= 0, got a number \(1.5\)/);
   });
 });
 
@@ -290,7 +290,7 @@ describe('run', () => {
         }),
       ).rejects.toThrow('inside'),
     );
-    expect(text).toContain('RangeError: inside');
+    expect(text).toBe(''); // a run() root's failure goes to its caller only (gevent's main greenlet)
   });
 
   it('a non-function is a TypeError naming the fix', () => {
