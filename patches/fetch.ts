@@ -91,6 +91,10 @@ function label(input: unknown): string {
 function wrapFetch(original: Function): Function {
   return function fetch(this: unknown, input: unknown, init?: unknown) {
     if (getcurrent() === null) return original.apply(this, arguments);
+    // An init fetch would refuse (a string, a number): let Node's fetch refuse it as it does.
+    if (init !== undefined && init !== null && typeof init !== 'object' && typeof init !== 'function') {
+      return original.apply(this, arguments);
+    }
     const controller = new AbortController();
     const theirs = callerSignal(input, init);
     const signal = theirs === undefined ? controller.signal : AbortSignal.any([theirs, controller.signal]);

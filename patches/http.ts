@@ -1,8 +1,8 @@
 /**
  * Patch for Node's `http` client. It wraps no function; it adds:
  *   - http.ClientRequest.prototype `toOp`: `yield http.get(...)` / `yield http.request(...)`
- *     inside a greenlet sends the request (calling `req.end()` if the caller has not: write a
- *     body first, then yield) and waits for the response: it gives the `IncomingMessage`, or
+ *     inside a greenlet sends the request (calling `req.end()` if the caller has not and no
+ *     stream is piped into it: write a body first, then yield) and waits for the response: it gives the `IncomingMessage`, or
  *     throws the request's error. A kill or Timeout of the greenlet while it waits destroys
  *     the request, so the connection closes. `https.get` / `https.request` return the same
  *     class, so patching either module makes both yieldable.
@@ -18,7 +18,7 @@ import type { AddFn, PatchSpec, WrapFn } from '../src/monkey.js';
 /** What `yield req` waits on: the response or the request's error. */
 class ResponseCall extends PatchedCall<IncomingMessage> {
   constructor(private readonly req: ClientRequest) {
-    super(`${req.method} ${req.protocol}//${req.host}${req.path}`, (out) => awaitResponse(req, out));
+    super(`${req.protocol === 'https:' ? 'https' : 'http'}.request(${JSON.stringify(`${req.method} ${req.protocol}//${req.host}${req.path}`)})`, (out) => awaitResponse(req, out));
   }
 
   /** The greenlet was interrupted after the response came but before it ran: nobody will read it. */
@@ -54,7 +54,9 @@ function awaitResponse(req: ClientRequest, out: { ok(v: IncomingMessage): void; 
   req.once('response', onResponse);
   req.once('error', onError);
   req.once('close', onClose);
-  if (!req.writableEnded) req.end();
+  // Yielding sends the request: Node sends a ClientRequest at end(). Not when a stream is
+  // piped into it (pipe() listens for 'unpipe'): that stream ends it when it is done.
+  if (!req.writableEnded && req.listenerCount('unpipe') === 0) req.end();
   return () => {
     detach();
     // Interrupted: nobody waits for this response any more. The error destroy() may emit has

@@ -45,7 +45,8 @@ class BodyRead extends Wait<Buffer | string> {
   park(g: Greenlet): void {
     const s = this.stream;
     const onData = (chunk: Buffer | string) => {
-      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      // A stream given an encoding (setEncoding) hands out strings: back to its bytes.
+      const b = typeof chunk === 'string' ? Buffer.from(chunk, s.readableEncoding ?? 'utf8') : chunk;
       this.size += b.length;
       if (this.size > this.maxBytes) {
         this.stop();

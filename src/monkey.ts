@@ -185,12 +185,16 @@ export function patchFetch(): void {
   patchModule('fetch');
 }
 
+const NO_OPTIONS: PatchAllOptions = Object.freeze({ __proto__: null }) as PatchAllOptions;
+
 function checkOptions(options: unknown): PatchAllOptions {
-  if (options === undefined) return {};
+  if (options === undefined) return NO_OPTIONS;
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`patchAll(options) takes an object such as { net: false }, got ${options === null ? 'null' : typeof options}`);
   }
-  for (const [key, value] of Object.entries(options)) {
+  // Own properties only: `Object.prototype.net = false` from anywhere must not turn a patch off.
+  const own: PatchAllOptions = { __proto__: null, ...options } as PatchAllOptions;
+  for (const [key, value] of Object.entries(own)) {
     if (!MODULE_NAMES.includes(key)) {
       throw new RangeError(`patchAll: unknown option '${key}'; the options are ${MODULE_NAMES.join(', ')} (each true or false)`);
     }
@@ -198,7 +202,7 @@ function checkOptions(options: unknown): PatchAllOptions {
       throw new TypeError(`patchAll: option '${key}' must be true or false, got ${typeof value}`);
     }
   }
-  return options as PatchAllOptions;
+  return own;
 }
 
 /** User modules already loaded while a builtin we patch was loaded too: they may hold originals. */

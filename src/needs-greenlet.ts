@@ -21,13 +21,14 @@ export function callNeedingGreenlet(original: Function, self: unknown, args: Arr
 }
 
 /**
- * Adds the hint to an Error thrown by Node (anything else is returned as it is).
+ * Adds the hint to Node's "callback must be a function" error (anything else is returned as it is).
  *
  * @example
  * throw withGreenletHint(err, 'dns.lookup(host)');
  */
 export function withGreenletHint(err: unknown, form: string): unknown {
-  if (!(err instanceof Error)) return err;
+  // Only the error about the missing callback: a bad hostname or delay is another matter.
+  if (!(err instanceof Error) || !err.message.includes('"callback"')) return err;
   const before = err.message;
   const hint = `; ${form} with no callback works only inside a greenlet, as \`yield ${form}\` (spawn(function* () { ... })), or pass a callback`;
   err.message = before + hint;

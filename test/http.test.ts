@@ -14,6 +14,7 @@ describe('http patch: yield http.get / http.request in a greenlet', () => {
     expect(r).toEqual({
       get: ['IncomingMessage', 200, 'hello'],
       postWithBody: 'echo:abc',
+      pipedBody: 'echo:piped',
       requestNotEnded: 'hello',
       timeoutWaitingForResponse: 'timed out',
       serverSawCloseAfterTimeout: true,

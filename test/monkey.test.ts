@@ -74,6 +74,8 @@ describe('timers and dns patches', () => {
       expect(patched.message).toContain('with no callback works only inside a greenlet');
       expect(patched.stackHasHint).toBe(true);
     }
+    expect(r.outsideOther[0]).toEqual({ ...r.outsideOther[1], stackHasHint: false });
+    expect(r.outsideOther[0].code).toBe('ERR_INVALID_ARG_TYPE');
     expect(r.outside.setTimeout[0].message).toContain('`yield setTimeout(ms)`');
     expect(r.outside.lookup[0].message).toContain('`yield dns.lookup(...)`');
     expect(r.green).toEqual({
@@ -153,6 +155,11 @@ describe('monkey registry', () => {
     expect(r.toOpRemoved).toBe(true);
     expect(r.patchedAfterUnpatch).toEqual([false, false, false, false, false, false, false]);
     expect(r.getOriginalAfterUnpatch).toBe(true);
+  }, 60_000);
+
+  it('options are own properties only: a polluted Object.prototype turns no patch off and adds no lookup option', async () => {
+    // Before: Object.prototype.net = false left net unpatched.
+    expect(await json([fixture('monkey-polluted.js')])).toEqual({ netPatched: true, lookup: { address: '127.0.0.1', family: 4 } });
   }, 60_000);
 
   it('dns.setServers() keeps the patch: yield dns.resolve4 asks the new server; getOriginal and unpatchAll give the re-bound functions', async () => {
