@@ -17,6 +17,7 @@
  * // geventjs --enable-source-maps app.js --port 8080
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import Module from 'node:module';
 import { spawn } from 'node:child_process';
@@ -119,7 +120,9 @@ function runInChild(nodeOptions: string[], file: string, scriptArgs: string[]): 
   child.on('exit', (code, signal) => {
     for (const [sig, h] of handlers) process.off(sig, h);
     if (signal !== null) {
-      // Die of the same signal, so our parent sees what the script's parent would have seen.
+      // Die of the same signal, so our parent sees what the script's parent would have seen;
+      // for a signal that does not end a Node process (SIGUSR1), the shell's 128 + number.
+      process.exitCode = 128 + (os.constants.signals[signal] ?? 0);
       process.kill(process.pid, signal);
       return;
     }

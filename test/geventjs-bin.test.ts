@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
@@ -102,5 +102,24 @@ describe('geventjs bin', () => {
     const r = await runBin(['test/fixtures/cli-cluster.js', 'a'], 30_000);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ primary: true, worker: true, workerArgv: ['a'] });
+  }, 60_000);
+
+  it('with Node options the script runs in a child node: a SIGTERM sent to the bin reaches it, and the bin ends as it ends', async () => {
+    const sigterm = (scriptArg: string) =>
+      new Promise<{ code: number | null; signal: string | null; stdout: string }>((resolve) => {
+        const p = spawn(process.execPath, [bin, '--enable-source-maps', 'test/fixtures/cli-signal.js', scriptArg], { cwd: root });
+        const kill = setTimeout(() => p.kill('SIGKILL'), 20_000);
+        let stdout = '';
+        p.stdout.on('data', (d: Buffer) => {
+          stdout += d;
+          if (stdout.includes('ready\n')) p.kill('SIGTERM');
+        });
+        p.on('exit', (code, signal) => {
+          clearTimeout(kill);
+          resolve({ code, signal, stdout });
+        });
+      });
+    expect(await sigterm('handle')).toEqual({ code: 3, signal: null, stdout: 'ready\ngot SIGTERM\n' });
+    expect(await sigterm('default')).toEqual({ code: null, signal: 'SIGTERM', stdout: 'ready\n' });
   }, 60_000);
 });
