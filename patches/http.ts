@@ -36,6 +36,11 @@ function awaitResponse(req: ClientRequest, out: { ok(v: IncomingMessage): void; 
   }
   const onResponse = (res: IncomingMessage) => {
     detach();
+    // From here the caller holds only the response: a socket error Node reports on the request
+    // (a reset mid-body) goes to the response, where readBody sees it, instead of crashing the
+    // process as an 'error' nobody can listen for. (Node emits it on the response only to
+    // listeners.)
+    req.on('error', (err) => res.destroy(err));
     out.ok(res);
   };
   const onError = (err: unknown) => {

@@ -23,6 +23,7 @@ describe('http patch: yield http.get / http.request in a greenlet', () => {
       timeoutReadingBody: 'timed out',
       serverSawCloseAfterBodyTimeout: true,
       bodyStreamDestroyed: true,
+      resetMidBody: 'Error: read ECONNRESET',
       refused: 'Error: connect ECONNREFUSED 127.0.0.1:1',
       tooLarge: 'BodyTooLargeError: readBody: the body is larger than maxBytes (3); raise { maxBytes } or read the stream in parts',
       tooLargeCode: 'GEVENTJS_BODY_TOO_LARGE',
