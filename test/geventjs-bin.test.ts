@@ -57,6 +57,11 @@ describe('geventjs bin', () => {
     expect(r.signal).toBe(null);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('AUTH_SECRET is not set; refusing to start');
+    const esm = await runBin(['test/fixtures/cli-throw-server.mjs'], 15_000);
+    expect({ signal: esm.signal, code: esm.code }).toEqual({ signal: null, code: 1 });
+    expect(esm.stderr).toContain('refusing to start (esm)');
+    const child = await runBin(['--enable-source-maps', 'test/fixtures/cli-throw-server.js'], 15_000);
+    expect({ signal: child.signal, code: child.code }).toEqual({ signal: null, code: 1 });
   }, 60_000);
 
   it("a script's own uncaughtException handler gets the error, exactly as under node", async () => {
