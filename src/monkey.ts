@@ -285,7 +285,7 @@ export function patchAll(options?: PatchAllOptions): void {
 }
 
 /**
- * True when `name` ('timers', 'dns', 'child_process', 'net') is patched.
+ * True when `name` ('timers', 'dns', 'child_process', 'net', 'http', 'https', 'fetch') is patched.
  *
  * @example
  * monkey.isPatched('dns'); // false until patchDns() or patchAll()
