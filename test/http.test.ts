@@ -33,6 +33,12 @@ describe('http patch: yield http.get / http.request in a greenlet', () => {
     });
   }, 60_000);
 
+  it('https alone (http left unpatched): yield https.get gives the response over TLS, a Timeout destroys the request', async () => {
+    expect(await runJson([fixture('http-https.js')])).toEqual({
+      httpsPatched: true, httpPatched: false, body: 'secure hello', timedOut: true, serverSawClose: true,
+    });
+  }, 60_000);
+
   it('a program whose fetch and http.get time out at 0.2 s against a server that never answers exits at once, and the server sees both connections close', async () => {
     // The server lives in this (unpatched) test process; the program is a child.
     const { start } = require('./fixtures/http-server.js') as {
