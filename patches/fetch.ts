@@ -46,6 +46,11 @@ class AbortingWait<T> extends Wait<T> {
     this.controller.abort(interrupted());
   }
 
+  /** Woken with the Response, then interrupted before it ran: nobody will read it, so abort. */
+  override undo(): void {
+    this.controller.abort(interrupted());
+  }
+
   override describe(): string {
     return this.label;
   }
