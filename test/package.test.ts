@@ -5,7 +5,7 @@
  * `--import` and the bin, with types under moduleResolution node10 and node16.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -149,17 +149,30 @@ describe('the packed tarball, installed into a scratch project', () => {
 });
 
 describe('npm install <folder>', () => {
-  it('links a built clone, and the program runs from it by name', () => {
-    const app = mkdtempSync(join(tmpdir(), 'geventjs-link-'));
+  it('builds a clone that has no dist/ (npm runs prepare in a linked folder), and the program runs from it by name', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'geventjs-link-'));
     try {
+      // A fresh clone: the package's sources, no dist/. Its dependencies are linked from this
+      // repository (offline); a clone without them gets them from `prepare` (npm install).
+      const clone = join(tmp, 'geventjs');
+      for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'scripts', 'src', 'patches', 'bin']) {
+        cpSync(join(root, f), join(clone, f), { recursive: true });
+      }
+      mkdirSync(join(clone, 'node_modules'));
+      for (const dep of ['typescript', '@types', ...Object.keys(pkg.dependencies ?? {})]) {
+        symlinkSync(join(root, 'node_modules', dep), join(clone, 'node_modules', dep));
+      }
+      const app = join(tmp, 'app');
+      mkdirSync(app);
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-link', private: true }));
       cpSync(join(root, 'test/fixtures/package-cjs.js'), join(app, 'main.js'));
-      execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', root], { cwd: app, encoding: 'utf8', timeout: 60_000 });
-      expect(readdirSync(join(app, 'node_modules'))).toContain('geventjs');
+      execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', clone], { cwd: app, encoding: 'utf8', timeout: 120_000 });
+      expect(existsSync(join(clone, 'dist/src/index.js'))).toBe(true);
       const out = execFileSync(process.execPath, ['main.js'], { cwd: app, encoding: 'utf8', timeout: 30_000 });
       expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ loaded: Array(14).fill(true), flag: true, doubled: [2, 4, 6] });
+      expect(execFileSync(join(app, 'node_modules/.bin/geventjs'), ['--version'], { encoding: 'utf8' }).trim()).toBe(pkg.version);
     } finally {
-      rmSync(app, { recursive: true, force: true });
+      rmSync(tmp, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 180_000);
 });
