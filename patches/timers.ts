@@ -1,30 +1,44 @@
 /**
  * Patch for Node's `timers` module and the matching globals. It wraps:
- *   - timers.setTimeout and globalThis.setTimeout: `yield setTimeout(ms)` with no callback,
- *     inside a greenlet, sleeps the greenlet for `ms` milliseconds;
- *   - timers.setImmediate and globalThis.setImmediate: `yield setImmediate()` with no callback,
- *     inside a greenlet, lets every other greenlet and pending I/O run first.
- * Every other call (a callback given, or no greenlet running) goes to Node's original
- * untouched. setInterval and the clear* functions have no blocking form and are left alone.
+ *   - timers.setTimeout and globalThis.setTimeout: `yield setTimeout(ms[, value])` with a
+ *     number and no callback, inside a greenlet, sleeps the greenlet for `ms` milliseconds and
+ *     gives `value` (as timers/promises does). The delay follows Node's rules: a negative, NaN
+ *     or too-large delay is 1 ms (too large also emits Node's TimeoutOverflowWarning);
+ *   - timers.setImmediate and globalThis.setImmediate: `yield setImmediate()` with no
+ *     arguments, inside a greenlet, lets every other greenlet and pending I/O run first.
+ * Every other call (a callback given, a first argument that is neither a function nor a delay,
+ * or no greenlet running) goes to Node's original, which throws what it always throws; outside
+ * a greenlet the error's message also says the blocking form needs one. setInterval and the
+ * clear* functions have no blocking form and are left alone.
  */
-import { checkSeconds } from '../src/arg-checks.js';
 import { getcurrent, wake } from '../src/hub.js';
 import { Wait } from '../src/op.js';
 import { nodeSetImmediate, nodeClearImmediate } from '../src/originals.js';
+import { callNeedingGreenlet } from '../src/needs-greenlet.js';
 import type { PatchSpec, WrapFn } from '../src/monkey.js';
 import type { Greenlet } from '../src/greenlet.js';
 
-/** `yield setTimeout(ms)`: parks until the hub's timer heap expires it. */
-class TimeoutSleep extends Wait<void> {
+/** Node's largest timer delay (2^31 - 1 ms); longer ones become 1 ms, with a warning. */
+const TIMEOUT_MAX = 2 ** 31 - 1;
+
+/** `yield setTimeout(ms, value)`: parks until the hub's timer heap expires it, then gives `value`. */
+class TimeoutSleep<T> extends Wait<T> {
   readonly dropHint = "; for Node's callback timer pass a callback: setTimeout(fn, ms)";
 
-  constructor(private readonly ms: number) {
+  constructor(
+    private readonly ms: number,
+    private readonly value: T,
+  ) {
     super();
     this.mustYield = true;
     this.expireAfter(ms / 1000, 'setTimeout(ms)');
   }
 
   park(): void {}
+
+  override timedOut(): T {
+    return this.value;
+  }
 
   override describe(): string {
     return `setTimeout(${this.ms})`;
@@ -58,26 +72,30 @@ class ImmediateSleep extends Wait<void> {
   }
 }
 
-function sleepMs(ms: unknown): TimeoutSleep {
-  // Node treats a missing or bad delay as 1 ms; a greenlet asking to sleep deserves an error.
-  const n = ms === undefined ? 0 : ms;
-  if (typeof n !== 'number') {
-    throw new TypeError(`setTimeout(ms) in a greenlet takes milliseconds as a number, got ${typeof n}; write yield setTimeout(100)`);
+/** The delay Node would use for `after` (lib/internal/timers.js): 1 ms unless 1 <= after <= TIMEOUT_MAX. */
+function nodeDelay(after: number): number {
+  if (after >= 1 && after <= TIMEOUT_MAX) return after;
+  if (after > TIMEOUT_MAX) {
+    process.emitWarning(`${after} does not fit into a 32-bit signed integer.\nTimeout duration was set to 1.`, 'TimeoutOverflowWarning');
   }
-  checkSeconds(n / 1000, 'setTimeout(ms)');
-  return new TimeoutSleep(n);
+  return 1;
 }
 
 function wrapSetTimeout(original: Function): Function {
   return function setTimeout(this: unknown, callback: unknown) {
-    if (typeof callback === 'function' || getcurrent() === null) return original.apply(this, arguments);
-    return sleepMs(callback);
+    if (typeof callback === 'function') return original.apply(this, arguments);
+    if (getcurrent() === null) return callNeedingGreenlet(original, this, arguments, 'setTimeout(ms)');
+    // Only a delay makes the blocking form; anything else is Node's (ERR_INVALID_ARG_TYPE).
+    if (typeof callback !== 'number') return original.apply(this, arguments);
+    return new TimeoutSleep(nodeDelay(callback), arguments.length > 1 ? arguments[1] : undefined);
   };
 }
 
 function wrapSetImmediate(original: Function): Function {
   return function setImmediate(this: unknown, callback: unknown) {
-    if (typeof callback === 'function' || getcurrent() === null) return original.apply(this, arguments);
+    if (typeof callback === 'function') return original.apply(this, arguments);
+    if (getcurrent() === null) return callNeedingGreenlet(original, this, arguments, 'setImmediate()');
+    if (arguments.length > 0) return original.apply(this, arguments);
     return new ImmediateSleep();
   };
 }

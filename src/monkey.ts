@@ -1,21 +1,25 @@
 /**
- * Monkey patching (gevent.monkey): makes Node's own `timers`, `dns`, `child_process` and `net`
- * cooperative inside greenlets. Each patch is described in patches/<module>.ts; this file keeps
- * the registry of what was replaced (gevent's `saved`), applies and undoes patches in place on
- * Node's shared module objects, and answers `isPatched`, `getOriginal` and `report`.
+ * Monkey patching (gevent.monkey): makes Node's own `timers`, `dns`, `child_process`, `net`,
+ * `http`, `https` and the global `fetch` cooperative inside greenlets. Each patch is described
+ * in patches/<module>.ts; this file keeps the registry of what was replaced (gevent's
+ * `saved`), applies and undoes patches in place on Node's shared module objects, and answers
+ * `isPatched`, `getOriginal` and `report`.
  *
  * Outside a greenlet, or called with a callback, every patched function hands the call to
- * Node's original unchanged.
+ * Node's original unchanged. Loading this module costs nothing beyond itself: no require hook,
+ * no patch, until a patch function is called.
  */
+import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
-import { Hook } from 'require-in-the-middle';
 import shimmer from 'shimmer';
-import { nodeSetImmediate } from './originals.js';
 import { timersPatch } from '../patches/timers.js';
 import { dnsPatch } from '../patches/dns.js';
 import { childProcessPatch } from '../patches/child_process.js';
 import { netPatch } from '../patches/net.js';
+import { httpPatch } from '../patches/http.js';
+import { httpsPatch } from '../patches/https.js';
+import { fetchPatch } from '../patches/fetch.js';
 
 /** Wraps `target[prop]` with `make(original)`; what a patch file calls for each function it replaces. */
 export type WrapFn = (target: object, prop: PropertyKey, make: (original: Function) => Function) => void;
@@ -25,8 +29,10 @@ export type AddFn = (target: object, prop: PropertyKey, value: Function) => void
 
 /** One patch file's description: the Node module it patches and how. */
 export interface PatchSpec {
-  /** The builtin's name without `node:`: 'timers', 'dns', 'child_process', 'net'. */
+  /** The builtin's name without `node:` ('timers', 'dns', 'http'...), or 'fetch' for the global. */
   readonly module: string;
+  /** What `apply` patches when it is not `require('node:<module>')` (the global object, for fetch). */
+  load?(): object;
   /** Replaces what the patch wraps, calling `wrap` once per property. */
   apply(moduleExports: any, wrap: WrapFn, add: AddFn): void;
 }
@@ -37,6 +43,9 @@ export interface PatchAllOptions {
   dns?: boolean;
   child_process?: boolean;
   net?: boolean;
+  http?: boolean;
+  https?: boolean;
+  fetch?: boolean;
 }
 
 interface SavedItem {
@@ -52,6 +61,9 @@ const SPECS: Record<string, PatchSpec> = {
   dns: dnsPatch,
   child_process: childProcessPatch,
   net: netPatch,
+  http: httpPatch,
+  https: httpsPatch,
+  fetch: fetchPatch,
 };
 const MODULE_NAMES = Object.keys(SPECS);
 
@@ -80,11 +92,20 @@ function wrapperFor(moduleName: string): WrapFn {
   // One original wrapped twice (timers.setTimeout and the global) gets one wrapper, so
   // `globalThis.setTimeout === timers.setTimeout` stays true.
   const made = new Map<Function, Function>();
+  const wrappers = new Set<Function>();
   return (target, prop, make) => {
     const descriptor = Object.getOwnPropertyDescriptor(target, prop);
     const original = (target as Record<PropertyKey, unknown>)[prop];
-    if (descriptor === undefined || typeof original !== 'function') return;
-    items.push({ target, prop, descriptor, original });
+    if (descriptor === undefined || typeof original !== 'function' || wrappers.has(original)) return;
+    // Wrapping a property again (Node replaced our wrapper: dns.setServers re-binds resolve*)
+    // records the new original in place, so getOriginal and unpatchAll give the current one.
+    const existing = items.find((i) => i.target === target && i.prop === prop);
+    if (existing !== undefined) {
+      existing.descriptor = descriptor;
+      existing.original = original;
+    } else {
+      items.push({ target, prop, descriptor, original });
+    }
     // shimmer's wrap takes string names; symbols never occur in our patches.
     shimmer.wrap(target as Record<string, Function>, prop as string, (orig: Function) => {
       let wrapped = made.get(orig);
@@ -92,6 +113,7 @@ function wrapperFor(moduleName: string): WrapFn {
         wrapped = make(orig);
         copyOwnProperties(orig, wrapped);
         made.set(orig, wrapped);
+        wrappers.add(wrapped);
       }
       return wrapped;
     });
@@ -101,7 +123,13 @@ function wrapperFor(moduleName: string): WrapFn {
 function adderFor(moduleName: string): AddFn {
   const items = saved.get(moduleName)!;
   return (target, prop, value) => {
-    if (Object.prototype.hasOwnProperty.call(target, prop)) return;
+    if (Object.prototype.hasOwnProperty.call(target, prop)) {
+      // Added already by another of our patches (http and https share ClientRequest): note it,
+      // so report() lists it for both; unpatchAll deletes it either way.
+      const ours = [...saved.values()].some((list) => list.some((i) => i.target === target && i.prop === prop && i.descriptor === undefined));
+      if (ours) items.push({ target, prop, descriptor: undefined, original: undefined });
+      return;
+    }
     items.push({ target, prop, descriptor: undefined, original: undefined });
     Object.defineProperty(target, prop, { value, configurable: true, writable: true });
   };
@@ -117,7 +145,8 @@ function patchModule(name: string): void {
   if (saved.has(name)) return; // gevent's _check_repatching: the same patch twice is a no-op
   saved.set(name, []);
   patchedFrom.set(name, callerSite());
-  SPECS[name].apply(require(`node:${name}`), wrapperFor(name), adderFor(name));
+  const spec = SPECS[name]!;
+  spec.apply(spec.load ? spec.load() : require(`node:${name}`), wrapperFor(name), adderFor(name));
   Module.syncBuiltinESMExports();
 }
 
@@ -141,12 +170,31 @@ export function patchNet(): void {
   patchModule('net');
 }
 
+/** Patches `http`: `yield http.get(url)` / `yield http.request(opts)` give the response; an interruption destroys the request. @example monkey.patchHttp(); */
+export function patchHttp(): void {
+  patchModule('http');
+}
+
+/** Patches `https` as patchHttp does `http`. @example monkey.patchHttps(); */
+export function patchHttps(): void {
+  patchModule('https');
+}
+
+/** Patches the global `fetch`: `yield fetch(url)` and `yield res.text()` abort when the greenlet is interrupted. @example monkey.patchFetch(); */
+export function patchFetch(): void {
+  patchModule('fetch');
+}
+
+const NO_OPTIONS: PatchAllOptions = Object.freeze({ __proto__: null }) as PatchAllOptions;
+
 function checkOptions(options: unknown): PatchAllOptions {
-  if (options === undefined) return {};
+  if (options === undefined) return NO_OPTIONS;
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`patchAll(options) takes an object such as { net: false }, got ${options === null ? 'null' : typeof options}`);
   }
-  for (const [key, value] of Object.entries(options)) {
+  // Own properties only: `Object.prototype.net = false` from anywhere must not turn a patch off.
+  const own: PatchAllOptions = { __proto__: null, ...options } as PatchAllOptions;
+  for (const [key, value] of Object.entries(own)) {
     if (!MODULE_NAMES.includes(key)) {
       throw new RangeError(`patchAll: unknown option '${key}'; the options are ${MODULE_NAMES.join(', ')} (each true or false)`);
     }
@@ -154,7 +202,7 @@ function checkOptions(options: unknown): PatchAllOptions {
       throw new TypeError(`patchAll: option '${key}' must be true or false, got ${typeof value}`);
     }
   }
-  return options as PatchAllOptions;
+  return own;
 }
 
 /** User modules already loaded while a builtin we patch was loaded too: they may hold originals. */
@@ -167,59 +215,48 @@ function modulesLoadedBefore(): string[] {
 function loadedBuiltins(): string[] {
   return (process as unknown as { moduleLoadList?: string[] }).moduleLoadList ?? [];
 }
-// geventjs itself loads net (its sockets): a net loaded before this point tells us nothing.
-const loadedWithUs = new Set(loadedBuiltins());
 
 /**
- * Between geventjs loading and the first patchAll(), a require-in-the-middle hook notes which
- * file first requires each module we patch: a file that did so before patching may have copied
- * an original out of it, and the warning can name that file exactly rather than guess from
- * every module loaded. The hook goes away at the first patchAll(), or after the turn geventjs
- * loaded in (patching belongs to start-up, and a program that never patches must not pay for
- * the hook on every require); later, the warning falls back to the modules loaded so far.
- * (Patching itself is eager and in place: an ESM `import` of a builtin never passes
- * through a require hook, so patching lazily at first require would miss it.)
+ * The modules whose patch replaces functions: a file that copied one out before patching
+ * (`const { execSync } = require('child_process')`) keeps Node's original. (timers is loaded by
+ * Node itself at start-up, so its being loaded says nothing; net, http and https only gain
+ * methods on their prototypes, which a copy cannot miss.)
  */
-const requiredBefore = new Map<string, string>();
-let earlyHook: Hook | null = new Hook(['dns', 'child_process', 'net'], { internals: false }, (exports, name) => {
-  const by = requirerFile();
-  if (by !== undefined && !requiredBefore.has(name)) requiredBefore.set(name, by);
-  return exports;
-});
-nodeSetImmediate(stopWatchingRequires).unref();
+const COPYABLE = ['dns', 'child_process'];
 
-function stopWatchingRequires(): void {
-  earlyHook?.unhook();
-  earlyHook = null;
-}
-
-/** The user file whose `require` is running: the first stack frame outside Node, geventjs and the hook. */
-function requirerFile(): string | undefined {
-  for (const line of (new Error().stack ?? '').split('\n').slice(1)) {
-    // "at fn (/abs/file.js:1:2)" or "at /abs/file.js:1:2"; not "node:internal/...".
-    const m = /(?:\(|at )((?:\/|[A-Za-z]:\\)[^():]+):\d+:\d+\)?$/.exec(line.trim());
-    if (m === null) continue;
-    const file = m[1]!;
-    if (file.startsWith(ownDir + path.sep) || file.includes(`${path.sep}node_modules${path.sep}`)) continue;
-    return file;
+/**
+ * Which of the user's files loaded so far mention `name` as a module (`'node:dns'`, "dns"):
+ * the ones that may hold an original. Read only when a warning is due, so a program that
+ * patches first (or never) pays nothing: no require hook watches the program's loading.
+ */
+function filesMentioning(files: string[], names: string[]): string[] {
+  const quoted = new RegExp(`['"\`](?:node:)?(${names.join('|')})['"\`]`, 'g');
+  const found: string[] = [];
+  for (const file of files) {
+    let source: string;
+    try {
+      source = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const mods = new Set([...source.matchAll(quoted)].map((m) => m[1]!));
+    if (mods.size > 0) found.push(`${file} (${[...mods].join(', ')})`);
   }
-  return undefined;
+  return found;
 }
 
 function warnIfLate(names: string[]): void {
-  stopWatchingRequires();
   const loadList = loadedBuiltins();
-  // timers is loaded by Node itself at startup: only modules a program loads count.
-  const early = names.filter(
-    (n) => n !== 'timers' && loadList.includes(`NativeModule ${n}`) && !(n === 'net' && loadedWithUs.has('NativeModule net')),
-  );
-  // Precise where the hook saw the require; otherwise every user module loaded so far.
-  const seen = early.filter((n) => requiredBefore.has(n)).map((n) => `${requiredBefore.get(n)} (${n})`);
-  const users = seen.length > 0 ? seen : modulesLoadedBefore();
-  if (early.length === 0 || users.length === 0 || warnedEarly.length > 0) return;
+  const early = names.filter((n) => COPYABLE.includes(n) && loadList.includes(`NativeModule ${n}`));
+  if (early.length === 0 || warnedEarly.length > 0) return;
+  // The files that name the module, where the source says so; otherwise every user file so far.
+  const loaded = modulesLoadedBefore();
+  const naming = filesMentioning(loaded, early);
+  const users = naming.length > 0 ? naming : loaded;
+  if (users.length === 0) return;
   warnedEarly = users;
   process.emitWarning(
-    `geventjs: patchAll() ran after ${users.join(', ')} loaded; ${early.join(', ')} was already loaded, ` +
+    `geventjs: patchAll() ran after ${users.join(', ')} loaded; ${early.join(' and ')} ${early.length > 1 ? 'were' : 'was'} already loaded, ` +
       `so a module that copied a function out of it (const { execSync } = require('child_process')) keeps the original. ` +
       `Patch first: node -r geventjs/patch app.js, or call patchAll() before other requires.`,
     'MonkeyPatchWarning',
@@ -248,7 +285,7 @@ export function patchAll(options?: PatchAllOptions): void {
 }
 
 /**
- * True when `name` ('timers', 'dns', 'child_process', 'net') is patched.
+ * True when `name` ('timers', 'dns', 'child_process', 'net', 'http', 'https', 'fetch') is patched.
  *
  * @example
  * monkey.isPatched('dns'); // false until patchDns() or patchAll()
@@ -257,27 +294,53 @@ export function isPatched(name: string): boolean {
   return saved.has(name.replace(/^node:/, ''));
 }
 
+/** The modules geventjs patches, by name, as getOriginal types them. */
+export interface PatchedModules {
+  timers: typeof import('node:timers');
+  dns: typeof import('node:dns');
+  child_process: typeof import('node:child_process');
+  net: typeof import('node:net');
+  http: typeof import('node:http');
+  https: typeof import('node:https');
+  /** The global object, where `fetch` lives. */
+  fetch: typeof globalThis;
+}
+
+/** The object that holds module `bare`'s items: the builtin's exports, or the global for 'fetch'. */
+function moduleObject(bare: string, name: string, item: string): Record<string, unknown> {
+  if (bare === 'fetch') return globalThis as unknown as Record<string, unknown>;
+  if (!Module.isBuiltin(bare)) {
+    throw new RangeError(
+      `getOriginal('${name}', '${item}'): '${name}' is not a Node builtin module; geventjs patches ${MODULE_NAMES.join(', ')}`,
+    );
+  }
+  return require(`node:${bare}`) as Record<string, unknown>;
+}
+
 /**
  * Node's original `item` of module `name`, as it was before patching (gevent's get_original):
- * for a real blocking call inside a greenlet.
+ * for a real blocking call inside a greenlet. An item that was never patched (or a module
+ * geventjs does not patch, such as 'fs') gives the module's current item; only an item the
+ * module lacks is an error.
  *
  * @example
  * const execSync = monkey.getOriginal('child_process', 'execSync');
  * execSync('sleep 1'); // blocks the whole process, on purpose
  */
-export function getOriginal(name: string, item: string): Function {
-  const bare = String(name).replace(/^node:/, '');
-  if (!MODULE_NAMES.includes(bare)) {
-    throw new RangeError(`getOriginal: unknown module '${name}'; geventjs patches ${MODULE_NAMES.join(', ')}`);
+export function getOriginal<M extends keyof PatchedModules, K extends keyof PatchedModules[M] & string>(name: M | `node:${M}`, item: K): PatchedModules[M][K];
+export function getOriginal(name: string, item: string): unknown;
+export function getOriginal(name: string, item: string): unknown {
+  if (typeof name !== 'string' || typeof item !== 'string') {
+    throw new TypeError(`getOriginal(module, item) takes two strings such as ('child_process', 'execSync'), got ${typeof name} and ${typeof item}`);
   }
-  const found = saved.get(bare)?.find((s) => s.prop === item);
-  if (found === undefined || found.original === undefined) {
-    throw new RangeError(
-      `getOriginal('${bare}', '${item}'): ${bare}.${item} is not patched` +
-        (saved.has(bare) ? '' : ` (${bare} was never patched)`) + `; use require('node:${bare}').${item} directly`,
-    );
+  const bare = name.replace(/^node:/, '');
+  const mod = moduleObject(bare, name, item);
+  const found = saved.get(bare)?.find((s) => s.target === mod && s.prop === item && s.original !== undefined);
+  if (found !== undefined) return found.original;
+  if (!(item in mod)) {
+    throw new RangeError(`getOriginal('${name}', '${item}'): ${bare === 'fetch' ? 'the global object' : `node:${bare}`} has no '${item}'`);
   }
-  return found.original;
+  return mod[item];
 }
 
 /**

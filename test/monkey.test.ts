@@ -67,6 +67,17 @@ describe('timers and dns patches', () => {
     expect(r.cbMissing).toBe(r.cbMissingOrig);
     expect(r.noCallbackOutside).toBe(r.noCallbackOutsideOrig);
     expect(r.sameGlobal).toBe(true);
+    // Outside a greenlet the blocking forms throw Node's own error (class, code, text), and say why.
+    for (const [name, [patched, node]] of Object.entries(r.outside as Record<string, any[]>)) {
+      expect({ name, error: patched.name, code: patched.code }).toEqual({ name, error: node.name, code: node.code });
+      expect(patched.message.startsWith(node.message + '; ')).toBe(true);
+      expect(patched.message).toContain('with no callback works only inside a greenlet');
+      expect(patched.stackHasHint).toBe(true);
+    }
+    expect(r.outsideOther[0]).toEqual({ ...r.outsideOther[1], stackHasHint: false });
+    expect(r.outsideOther[0].code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(r.outside.setTimeout[0].message).toContain('`yield setTimeout(ms)`');
+    expect(r.outside.lookup[0].message).toContain('`yield dns.lookup(...)`');
     expect(r.green).toEqual({
       lookup: { address: '127.0.0.1', family: 4 },
       lookupAll: true,
@@ -76,8 +87,17 @@ describe('timers and dns patches', () => {
       cbInside: ['127.0.0.1', 4],
       timerCbInside: 'cb',
       slept: true,
-      badDelayType: 'TypeError: setTimeout(ms) in a greenlet takes milliseconds as a number, got string; write yield setTimeout(100)',
-      badDelayValue: 'RangeError',
+      // Node's rules in a greenlet too: a non-function, non-number first argument is Node's
+      // ERR_INVALID_ARG_TYPE (before: setTimeout(undefined, 10) slept); a negative, NaN or
+      // too-large delay is 1 ms (before: "seconds ... -0.005" for a millisecond argument).
+      stringDelay: 'TypeError ERR_INVALID_ARG_TYPE',
+      undefinedCallback: 'TypeError ERR_INVALID_ARG_TYPE',
+      immediateWithValue: 'TypeError ERR_INVALID_ARG_TYPE',
+      negative: 'negative slept 1 ms',
+      nan: 'nan slept 1 ms',
+      value: { v: 1 },
+      overflow: 'overflow slept 1 ms',
+      warnings: ['TimeoutOverflowWarning: 2147483648 does not fit into a 32-bit signed integer.\nTimeout duration was set to 1.'],
     });
     expect(r.dropped).toContain('execSync("true")');
     expect(r.dropped).toContain("monkey.getOriginal('child_process', 'execSync')");
@@ -111,26 +131,49 @@ describe('monkey registry', () => {
 
   it('unpatchAll restores every property exactly; repeats, different options and bad input behave as documented', async () => {
     const r = await json([fixture('monkey-registry.js')]);
-    expect(r.patchedAll).toEqual([true, true, true, true]);
+    expect(r.patchedAll).toEqual([true, true, true, true, true, true, true]);
     expect(r.replaced.every(Boolean)).toBe(true);
     expect(r.originalIsNodes).toBe(true);
     expect(r.childToOp).toBe('function');
     expect(r.report).toMatch(/^timers: patched \(setTimeout, setImmediate\) from .*monkey-registry\.js/);
+    expect(r.report).toMatch(/\nhttps: patched \(yield ClientRequest\) from /);
     expect(r.report).toContain('loaded before patching (may hold originals)');
     expect(r.warnings.filter((w: string) => w.includes('different options'))).toHaveLength(1);
     expect(r.warnings.filter((w: string) => w.includes('ran after'))).toHaveLength(1);
-    expect(r.warnings[0]).toContain('child_process');
+    expect(r.warnings[0]).toContain('monkey-registry.js (dns, child_process)');
     expect(r.badOptions).toEqual([
-      "RangeError: patchAll: unknown option 'nett'; the options are timers, dns, child_process, net (each true or false)",
+      "RangeError: patchAll: unknown option 'nett'; the options are timers, dns, child_process, net, http, https, fetch (each true or false)",
       'TypeError: patchAll(options) takes an object such as { net: false }, got string',
       "TypeError: patchAll: option 'dns' must be true or false, got string",
     ]);
-    expect(r.getOriginalUnknownItem).toMatch(/^RangeError: .*not patched; use require\('node:dns'\)\.resolveNothing/);
-    expect(r.getOriginalUnknownModule).toMatch(/^RangeError: getOriginal: unknown module 'fs'/);
+    // gevent's get_original: an item never patched is the module's current one (before: a
+    // RangeError); only an item the module lacks, or a module that is not a builtin, is an error.
+    expect(r.getOriginalUnpatched).toEqual([true, true, true, true]);
+    expect(r.getOriginalUnknownItem).toBe("RangeError: getOriginal('dns', 'resolveNothing'): node:dns has no 'resolveNothing'");
+    expect(r.getOriginalUnknownModule).toMatch(/^RangeError: getOriginal\('no-such-module', 'x'\): 'no-such-module' is not a Node builtin module/);
     expect(r.restoredExactly.every(Boolean)).toBe(true);
     expect(r.toOpRemoved).toBe(true);
-    expect(r.patchedAfterUnpatch).toEqual([false, false, false, false]);
-    expect(r.getOriginalAfterUnpatch).toBe('RangeError');
+    expect(r.patchedAfterUnpatch).toEqual([false, false, false, false, false, false, false]);
+    expect(r.getOriginalAfterUnpatch).toBe(true);
+  }, 60_000);
+
+  it('options are own properties only: a polluted Object.prototype turns no patch off and adds no lookup option', async () => {
+    // Before: Object.prototype.net = false left net unpatched.
+    expect(await json([fixture('monkey-polluted.js')])).toEqual({ netPatched: true, lookup: { address: '127.0.0.1', family: 4 } });
+  }, 60_000);
+
+  it('dns.setServers() keeps the patch: yield dns.resolve4 asks the new server; getOriginal and unpatchAll give the re-bound functions', async () => {
+    // Before: Node re-bound dns.resolve* over the wrappers, so `yield dns.resolve4(h)` threw
+    // ERR_INVALID_ARG_TYPE while isPatched('dns') said true, and unpatchAll restored
+    // functions bound to the old servers.
+    expect(await json([fixture('monkey-dns-servers.js')])).toEqual({
+      isPatched: true,
+      rewrapped: true,
+      resolved: ['10.1.2.3'],
+      any: ['10.1.2.3'],
+      unpatchGivesCurrent: true,
+      afterUnpatch: ['10.1.2.3'],
+    });
   }, 60_000);
 });
 
