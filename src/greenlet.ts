@@ -5,10 +5,10 @@
  */
 import type { AsyncResource } from 'node:async_hooks';
 import { captureContext } from './async-context.js';
-import { GreenletExit } from './errors.js';
+import { GreenletExit, LoopExit } from './errors.js';
 import { checkSeconds, describeValue } from './arg-checks.js';
-import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, READY, removeLive, RUNNING, timers, wake } from './hub.js';
-import { doneOp, Op, opTracking, PARK, Wait } from './op.js';
+import { addLive, config, DEAD, describeThrown, writeReport, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, READY, removeLive, RUNNING, timers, wake } from './hub.js';
+import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
 import { now } from './originals.js';
 import { ParkingLot, type Waiter } from './parking-lot.js';
 import type { TimerEntry } from './timer-heap.js';
@@ -291,7 +291,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
       }
     }
     if (!block || this._state === DEAD || this === getcurrent()) return doneOp(undefined);
-    return new JoinWait(this, opts.timeout);
+    return untracked(new JoinWait(this, opts.timeout)); // (hub helper) the kill is done: waiting is optional
   }
 
   private killBeforeStart(err: Error): void {
@@ -377,7 +377,8 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     if (this._extra !== null) this._extra.cancelTimeouts();
     if (failed && !(value instanceof GreenletExit)) {
       this._flags |= F_FAILED;
-      reportError(value, `${this} failed with ${errorName(value)}`);
+      // (hub helper) A root's LoopExit is its caller's to report: the hub says it once, there.
+      if (!(value instanceof LoopExit && this._awaited)) reportError(value, `${this} failed with ${errorName(value)}`);
     }
     // Joiners and links hear of it on a later hub turn, in order (the hub calls _notifyLinks).
     if (this._links !== null) enqueue(this as Greenlet<any>);
@@ -550,14 +551,21 @@ export function toException(exception: unknown, what: string): Error {
   );
 }
 
+/** (hub helper) An Op that is fine to drop: the call already acted, waiting is optional. */
+function untracked<O extends Op<unknown>>(op: O): O {
+  untrack(op);
+  return op;
+}
+
 function errorName(e: unknown): string {
   return e instanceof Error ? e.name : describeValue(e);
 }
 
 /** Prints a failure as gevent's hub does: the stack, then a line naming who failed. */
 export function reportError(e: unknown, who: string): void {
-  const stack = e instanceof Error ? (e.stack ?? String(e)) : `${describeValue(e)} was thrown: ${String(e)}`;
-  config.errorStream.write(`${stack}\n${new Date().toISOString()} ${who}\n`);
+  // (hub helper) describeThrown/writeReport never throw: a null-prototype error or a broken
+  // config.errorStream must not crash the hub.
+  writeReport(`${describeThrown(e)}\n${new Date().toISOString()} ${who}\n`);
 }
 
 /**

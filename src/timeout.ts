@@ -6,6 +6,7 @@
 import { type ErrorClass, type Greenlet, setTimeoutClass, toException } from './greenlet.js';
 import { checkSeconds } from './arg-checks.js';
 import { getcurrent, interrupt, timers } from './hub.js';
+import { inspect } from 'node:util';
 import { Op, opFrom } from './op.js';
 import { now } from './originals.js';
 import type { TimerEntry } from './timer-heap.js';
@@ -78,7 +79,8 @@ export class Timeout extends Error implements TimerEntry, Disposable {
     this.armings++;
     if (this.seconds === null || this.seconds === Infinity) return this;
     this.owner = g;
-    this.deadline = Math.ceil(now() + this.seconds * 1000) | 0;
+    // A double of any size: `| 0` here once made a 30-day Timeout fire within milliseconds.
+    this.deadline = now() + this.seconds * 1000;
     timers.add(this);
     g._addTimeout(this);
     return this;
@@ -118,6 +120,17 @@ export class Timeout extends Error implements TimerEntry, Disposable {
 
   private describe(): string {
     return `Timeout(${this.seconds})`;
+  }
+
+  /**
+   * What `util.inspect` and console.log show: the stack (it is an Error), then the seconds and
+   * whether it is armed; not the heap bookkeeping.
+   */
+  [inspect.custom](): string {
+    let text = `${this.stack ?? `${this.name}: ${this.message}`}`;
+    text += ` { seconds: ${this.seconds}, pending: ${this.pending}`;
+    if (this.pending) text += `, left: ${Math.max(0, (this.deadline - now()) / 1000).toFixed(3)}`;
+    return `${text} }`;
   }
 }
 setTimeoutClass(Timeout as never);

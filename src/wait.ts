@@ -6,7 +6,13 @@
 import { Greenlet, type ErrorClass } from './greenlet.js';
 import { checkSeconds, describeValue } from './arg-checks.js';
 import { wake } from './hub.js';
-import { doneOp, Op, opFrom, PARK, Wait } from './op.js';
+import { doneOp, Op, opFrom, PARK, untrack, Wait } from './op.js';
+
+/** (hub helper) Untracks and returns `op`: see killall. */
+function untrackOp<O extends Op<unknown>>(op: O): O {
+  untrack(op);
+  return op;
+}
 import { now } from './originals.js';
 
 /** What `wait` / `iwait` accept: it can say whether it is ready and call back when it is. */
@@ -317,7 +323,10 @@ export function killall(
   for (const g of list) g.kill({ exception: opts.exception, block: false });
   if (opts.block === false) return doneOp(undefined);
   const join = joinall(list, { timeout: opts.timeout });
-  return opFrom(function* () {
-    yield* join;
-  }, 'killall()');
+  untrack(join); // (hub helper) the kills are done: waiting for them is optional, never "dropped"
+  return untrackOp(
+    opFrom(function* () {
+      yield* join;
+    }, 'killall()'),
+  );
 }

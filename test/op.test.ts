@@ -121,16 +121,36 @@ describe('every yieldable kind', () => {
     expect(v).toBe('inner');
   });
 
-  it('a yielded plain iterator runs nested and its return value comes back', async () => {
+  it('a yielded generator object runs nested and its return value comes back', async () => {
     let calls = 0;
-    const iterator: Iterator<unknown, string> = {
-      next: () => (++calls < 3 ? { value: undefined, done: false } : { value: 'it', done: true }),
-    };
+    function* inner() {
+      while (++calls < 3) yield;
+      return 'it';
+    }
     const v = await run(function* () {
-      return (yield iterator) as string;
+      return (yield inner()) as string;
     });
     expect(v).toBe('it');
     expect(calls).toBe(3);
+  });
+
+  it('a yielded plain iterator (not an Op, not a generator) is a TypeError naming the fix, not a busy loop', async () => {
+    let calls = 0;
+    const iterator: Iterator<unknown, string> = {
+      next: () => (++calls, { value: undefined, done: false }),
+    };
+    const err = await run(function* () {
+      try {
+        yield iterator;
+      } catch (e) {
+        return e;
+      }
+      return null;
+    });
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toContain('has a next() method but is not an Op or a generator');
+    expect((err as Error).message).toContain('yield* q.get()');
+    expect(calls).toBe(0);
   });
 
   it('a yielded thenable gives its value', async () => {
@@ -306,25 +326,32 @@ describe('Wait', () => {
 });
 
 describe('dropped Ops', () => {
-  it('an Op created in a greenlet and never started is reported, naming the op', async () => {
-    const text = await captureErrors(() =>
-      run(function* forgetful() {
-        sleep(0.5); // forgot yield*
+  it('an Op created in a greenlet and never started is thrown into it at its next switch, naming the op and the fix', async () => {
+    const err = await run(function* forgetful() {
+      sleep(0.5); // forgot yield*
+      try {
         yield* sleep(0);
-      }),
-    );
-    expect(text).toContain('sleep(0.5) was created in <Greenlet');
-    expect(text).toContain('forgetful');
-    expect(text).toContain('yield* sleep(0.5)');
+      } catch (e) {
+        return e;
+      }
+      return null;
+    });
+    expect(err).toBeInstanceOf(DroppedOpError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('sleep(0.5) was created in <Greenlet');
+    expect(msg).toContain('forgetful');
+    expect(msg).toContain('write `yield* sleep(0.5)`');
+    expect(msg).toContain('GEVENTJS_DEBUG=1 or config.debug = true');
   });
 
-  it('an Op dropped as the greenlet ends is reported too', async () => {
-    const text = await captureErrors(() =>
-      run(function* () {
-        opFrom(function* () {}, 'myOp()');
-      }),
-    );
-    expect(text).toContain('myOp() was created in');
+  it('an Op dropped as the greenlet ends fails the greenlet', async () => {
+    const g = spawn(function* () {
+      opFrom(function* () {}, 'myOp()');
+    });
+    const text = await captureErrors(() => g.join());
+    expect(g.exception).toBeInstanceOf(DroppedOpError);
+    expect((g.exception as Error).message).toContain('myOp() was created in');
+    expect(text).toContain('DroppedOpError');
   });
 
   it('doneOp is never reported', async () => {
