@@ -488,8 +488,7 @@ function step(g: Greenlet): void {
       if (y instanceof Wait && y.parking) {
         // Parking already: the same Wait object yielded by a second greenlet (`yield op`).
         if (y.g !== null) throw y.inUse();
-        parkOnWait(g, y);
-        if (g._state === PARKED) return;
+        if (parkOnWait(g, y)) return; // parked, or already woken by park() itself
         // park() threw before anything woke the greenlet: the error is thrown at the yield.
         value = g._resume;
         g._resume = undefined;
@@ -518,11 +517,11 @@ function step(g: Greenlet): void {
 }
 
 /**
- * Parks `g` on `w`. If `park` throws, `g` is left RUNNING with the error in `_resume` (the
- * step throws it at the yield), unless something already woke it: then it keeps that wake-up
- * and the error is reported.
+ * Parks `g` on `w`; true when done (parked, or woken during `park`). If `park` throws, false:
+ * `g` is left RUNNING with the error in `_resume`, for the step to throw at the yield; unless
+ * something already woke it: then it keeps that wake-up and the error is reported.
  */
-function parkOnWait(g: Greenlet, w: Wait<unknown>): void {
+function parkOnWait(g: Greenlet, w: Wait<unknown>): boolean {
   g._state = PARKED;
   g._wait = w;
   w.g = g;
@@ -536,12 +535,14 @@ function parkOnWait(g: Greenlet, w: Wait<unknown>): void {
   } catch (e) {
     if (g._state !== PARKED) {
       writeReport(`geventjs: ${safeDescribe(w)} woke ${safeName(g)} and then threw:\n${describeThrown(e)}\n`);
-      return;
+      return true;
     }
     g._state = RUNNING;
     g._wait = null;
     g._resume = e;
+    return false;
   }
+  return true;
 }
 
 function asyncIteratorMessage(g: Greenlet): string {
@@ -731,14 +732,16 @@ function droppedError(g: Greenlet): DroppedOpError | undefined {
   const list = opTracking.list;
   if (list.length === 0) return undefined;
   const parts: string[] = [];
-  for (const op of list) parts.push(droppedText(op, `in ${safeName(g)}`, op.mustYield ? 'yield' : 'yield*'));
+  for (const op of list) {
+    const name = safeDescribe(op);
+    parts.push(droppedText(op, name, `in ${safeName(g)}`, `write \`${op.mustYield ? 'yield' : 'yield*'} ${name}\``));
+  }
   list.length = 0;
   return new DroppedOpError(parts.join('\n'));
 }
 
 /** "Queue.put() was created in ... but never started ...; write `yield* Queue.put()`" and where. */
-function droppedText(op: Op<unknown>, where: string, fix: string): string {
-  const name = safeDescribe(op);
+function droppedText(op: Op<unknown>, name: string, where: string, fix: string): string {
   let hint = '';
   try {
     hint = String((op as { dropHint?: string }).dropHint ?? '');
@@ -747,7 +750,7 @@ function droppedText(op: Op<unknown>, where: string, fix: string): string {
   }
   const site = op._site ? `\n  created ${userStack(op._site)}` : '';
   return (
-    `${name} was created ${where} but never started, so it did nothing; write \`${fix} ${name}\`` +
+    `${name} was created ${where} but never started, so it did nothing; ${fix}` +
     hint +
     (op._site ? '' : ' (set GEVENTJS_DEBUG=1 or config.debug = true to see the line that made it)') +
     site
@@ -758,14 +761,16 @@ function droppedText(op: Op<unknown>, where: string, fix: string): string {
 const LIB_DIRS = [dirname(__filename) + '/', join(dirname(__filename), '..', 'patches') + '/'];
 
 /**
- * A creation stack from the user's first frame: the "Error: created here" line and the frames
- * inside geventjs (and Node's internals) before it are dropped.
+ * The user's part of a creation stack: from the first frame outside geventjs and Node's
+ * internals to the next one inside them (the hub or the module loader that ran the code).
  */
 function userStack(stack: string): string {
   const lines = stack.split('\n').slice(1);
   let i = 0;
   while (i < lines.length - 1 && isLibFrame(lines[i]!)) i++;
-  return lines.slice(i).join('\n').trimStart();
+  let j = i + 1;
+  while (j < lines.length && !isLibFrame(lines[j]!) && !lines[j]!.includes('(<anonymous>)')) j++;
+  return lines.slice(i, j).join('\n').trimStart();
 }
 
 function isLibFrame(line: string): boolean {
@@ -799,7 +804,9 @@ function checkOutside(): void {
   }
   const ops = outside.splice(0, outside.length);
   for (const op of ops) {
-    writeReport(`geventjs: ${droppedText(op, 'outside any greenlet', 'await')} (or \`yield*\` it inside a greenlet)\n`);
+    const name = safeDescribe(op);
+    const fix = `\`await\` it (\`await ${name}\`), or \`yield*\` it inside a greenlet`;
+    writeReport(`geventjs: ${droppedText(op, name, 'outside any greenlet', fix)}\n`);
   }
 }
 

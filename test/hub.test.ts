@@ -485,7 +485,7 @@ describe('yielding what the hub cannot run', () => {
     const g = spawn(async function* () {
       yield 1;
     } as never);
-    const text = await captureErrors(() => g.join());
+    const text = await captureErrors(async () => { await g.join(); });
     expect(g.exception).toBeInstanceOf(TypeError);
     expect((g.exception as Error).message).toMatch(/async generator \(async function\*\) cannot run as a greenlet.*Write `function\*`/);
     expect(text).toContain('async generator');
@@ -561,11 +561,11 @@ describe('one Op run by two greenlets at once', () => {
     const q = new Queue<number>();
     const op = q.get();
     const a = spawn(function* () {
-      return yield op;
+      return (yield op) as number;
     });
     const b = spawn(function* () {
       try {
-        return yield op;
+        return (yield op) as number;
       } catch (e) {
         return (e as Error).name;
       }
@@ -599,7 +599,7 @@ describe('util.inspect shows what a user needs', () => {
     const op = q.get();
     expect(inspect(op)).toBe('Op Queue.get() (not started)');
     const g = spawn(function* () {
-      return yield op;
+      return (yield op) as number;
     });
     await run(function* () {
       yield* sleep(0);

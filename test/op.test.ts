@@ -1,6 +1,8 @@
 /**
  * The suspension protocol: what a greenlet may yield and what it gets back, typed.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   config,
@@ -325,6 +327,36 @@ describe('Wait', () => {
   });
 });
 
+describe('park() edge cases', () => {
+  it('a Wait whose park() wakes the greenlet at once gives that value', async () => {
+    class AtOnce extends Wait<string> {
+      park(g: Greenlet): void {
+        wake(g, 'now');
+      }
+    }
+    expect(await run(function* () { return yield* new AtOnce(); })).toBe('now');
+  });
+
+  it("a Wait whose park() throws: the error is thrown at the yield and the greenlet goes on", async () => {
+    class Broken extends Wait<string> {
+      park(): void {
+        throw new Error('park broke');
+      }
+    }
+    const out = await run(function* () {
+      let msg = '';
+      try {
+        yield* new Broken();
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      yield* sleep(0.001);
+      return msg;
+    });
+    expect(out).toBe('park broke');
+  });
+});
+
 describe('dropped Ops', () => {
   it('an Op created in a greenlet and never started is thrown into it at its next switch, naming the op and the fix', async () => {
     const err = await run(function* forgetful() {
@@ -348,7 +380,7 @@ describe('dropped Ops', () => {
     const g = spawn(function* () {
       opFrom(function* () {}, 'myOp()');
     });
-    const text = await captureErrors(() => g.join());
+    const text = await captureErrors(async () => { await g.join(); });
     expect(g.exception).toBeInstanceOf(DroppedOpError);
     expect((g.exception as Error).message).toContain('myOp() was created in');
     expect(text).toContain('DroppedOpError');
@@ -377,5 +409,51 @@ describe('dropped Ops', () => {
     });
     expect(err).toBeInstanceOf(DroppedOpError);
     expect((err as Error).message).toContain('patchedCall() was created in');
+  });
+});
+
+describe('forgotten yields in programs', () => {
+  const fixture = join(__dirname, 'fixtures', 'hub-dropped.js');
+  const dist = join(__dirname, '..', 'dist', 'src');
+  function program(mode: string, env: Record<string, string> = {}) {
+    return spawnSync(process.execPath, [fixture, dist, mode], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, GEVENTJS_DEBUG: '', ...env },
+    });
+  }
+
+  it('an Op made outside greenlets and never awaited is reported before the next turn, naming the call and the fix', () => {
+    const r = program('forgotten');
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe(
+      'geventjs: Queue.put() was created outside any greenlet but never started, so it did nothing; ' +
+        '`await` it (`await Queue.put()`), or `yield*` it inside a greenlet' +
+        ' (set GEVENTJS_DEBUG=1 or config.debug = true to see the line that made it)',
+    );
+    expect(lines[1]).toBe('next turn; queue has 0 items');
+    expect(r.status).toBe(0);
+  });
+
+  it('with GEVENTJS_DEBUG=1 the report shows the line that made it, starting at the user frame', () => {
+    const r = program('forgotten', { GEVENTJS_DEBUG: '1' });
+    expect(r.stderr).toMatch(/\n {2}created at .*hub-dropped\.js:\d+:\d+\)?\n/);
+    expect(r.stderr).not.toMatch(/created at .*(src|dist)[/\\](op|hub|queue)\./);
+  });
+
+  it('Ops that are awaited, run, given to withTimeout/joinall, and kill()/killall() without a wait are never reported', () => {
+    const r = program('started');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(JSON.stringify([1, 2, 'none', 1, true, true]));
+  });
+
+  it('inside a greenlet a dropped Pool.spawn() is thrown at the next switch naming the call and `yield*`; a kill() is not', () => {
+    const r = program('inside');
+    expect(r.stdout).toContain(
+      'true Pool.spawn() was created in <Greenlet "Greenlet-',
+    );
+    expect(r.stdout).toContain('never started, so it did nothing; write `yield* Pool.spawn()`');
+    expect(r.stdout).toContain('job ran: false');
+    expect(r.stderr).toBe('');
   });
 });
