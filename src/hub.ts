@@ -261,7 +261,14 @@ export function interrupt(g: Greenlet, err: unknown, stillWanted?: () => boolean
         // Woken but not yet run: give back what woke it, if it was something consumable.
         const w = g._wait;
         g._wait = null;
-        if ((g._flags & F_THROW) === 0 && w.undo !== undefined) w.undo(g, g._resume);
+        if ((g._flags & F_THROW) === 0 && w.undo !== undefined) {
+          try {
+            w.undo(g, g._resume);
+          } catch (e) {
+            // The kill must land whatever the wait's undo does; its failure is reported.
+            writeReport(`geventjs: giving back what woke ${safeName(g)} (${safeDescribe(w)}) threw:\n${describeThrown(e)}\n`);
+          }
+        }
       }
       deliver(g, err);
       return;

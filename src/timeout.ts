@@ -113,7 +113,12 @@ export class Timeout extends Error implements TimerEntry, Disposable {
     this.owner = null;
     if (g === null) return;
     g._removeTimeout(this);
-    const err = this.exception === undefined ? this : toException(this.exception, 'Timeout exception');
+    let err: unknown;
+    try {
+      err = this.exception === undefined ? this : toException(this.exception, 'Timeout exception');
+    } catch (e) {
+      err = e; // the exception class's constructor threw: that error lands instead
+    }
     const arming = this.armings;
     interrupt(g, err, () => !this.withdrawn && this.armings === arming);
   }
