@@ -211,7 +211,12 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
    */
   protected expireAfter(seconds: number | null | undefined, what: string): void {
     if (seconds === null || seconds === undefined) return;
-    checkTimeout(seconds, what);
+    try {
+      checkTimeout(seconds, what);
+    } catch (e) {
+      untrack(this); // the constructor throws: the caller never gets this Op, so it is not dropped
+      throw e;
+    }
     // Never `| 0`: a limit over 2^31 ms (24.8 days) must last as asked, not wrap to a few ms.
     if (seconds !== Infinity) this._timeoutMs = Math.ceil(seconds * 1000);
   }

@@ -7,7 +7,7 @@ import { type ErrorClass, type Greenlet, setTimeoutClass, toException } from './
 import { checkSeconds } from './arg-checks.js';
 import { getcurrent, interrupt, timers } from './hub.js';
 import { inspect } from 'node:util';
-import { Op, opFrom } from './op.js';
+import { Op, opFrom, untrack } from './op.js';
 import { now } from './originals.js';
 import type { TimerEntry } from './timer-heap.js';
 
@@ -153,7 +153,12 @@ export function withTimeout<T, V = never>(
   op: Op<T> | Iterable<unknown, T, unknown> | (() => Iterable<unknown, T, unknown> | Iterator<unknown, T, unknown>),
   opts?: { timeoutValue: V },
 ): Op<T | V> {
-  checkSeconds(seconds, 'withTimeout(seconds)');
+  try {
+    checkSeconds(seconds, 'withTimeout(seconds)');
+  } catch (e) {
+    if (op instanceof Op) untrack(op); // handed to a call that refused it: not the caller's drop
+    throw e;
+  }
   const hasValue = opts !== undefined && 'timeoutValue' in opts;
   return opFrom(function* () {
     const t = Timeout.start(seconds);

@@ -608,6 +608,8 @@ describe('util.inspect shows what a user needs', () => {
     q.putNowait(1);
     await g;
     expect(inspect(op)).toBe('Op Queue.get() (finished)');
-    expect(inspect(opFrom(function* () {}, 'custom()'))).toBe('Op custom()');
+    const custom = opFrom(function* () {}, 'custom()');
+    expect(inspect(custom)).toBe('Op custom()');
+    await custom;
   });
 });

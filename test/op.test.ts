@@ -412,6 +412,33 @@ describe('dropped Ops', () => {
   });
 });
 
+describe('an Op whose constructor throws is not "dropped"', () => {
+  it('a bad { timeout } throws at the call, and nothing is reported or thrown later', async () => {
+    class Timed extends Wait<void> {
+      constructor(timeout: number) {
+        super();
+        this.expireAfter(timeout, 'Timed({ timeout })');
+      }
+      park(): void {}
+    }
+    const text = await captureErrors(async () => {
+      expect(() => new Timed(-1)).toThrow(RangeError); // outside greenlets
+      const inside = await run(function* () {
+        try {
+          new Timed(NaN);
+        } catch {
+          // handled
+        }
+        yield* sleep(0); // no DroppedOpError here
+        return 'fine';
+      });
+      expect(inside).toBe('fine');
+      await new Promise((r) => setImmediate(r));
+    });
+    expect(text).toBe('');
+  });
+});
+
 describe('forgotten yields in programs', () => {
   const fixture = join(__dirname, 'fixtures', 'hub-dropped.js');
   const dist = join(__dirname, '..', 'dist', 'src');
