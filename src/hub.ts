@@ -788,6 +788,9 @@ function isLibFrame(line: string): boolean {
 // Ops made outside greenlets and never started
 
 let outsideCheckScheduled = false;
+/** Turns the check has waited for busy greenlets; capped so a spinning greenlet cannot mute it. */
+let outsideDeferrals = 0;
+const MAX_OUTSIDE_DEFERRALS = 10;
 
 function scheduleOutsideCheck(): void {
   if (outsideCheckScheduled) return;
@@ -799,16 +802,19 @@ function scheduleOutsideCheck(): void {
  * Runs after the turn of the event loop in which an Op was made outside any greenlet: by then
  * `await op` (and run, joinall, withTimeout ... given it) has started it. What is left was
  * dropped: reported on the error stream (there is no greenlet to throw into). While the hub
- * still has greenlets to run (one of them may start it), the check waits for them.
+ * still has greenlets to run (one of them may start it), the check waits for them, for up to
+ * MAX_OUTSIDE_DEFERRALS turns.
  */
 function checkOutside(): void {
   outsideCheckScheduled = false;
   const outside = opTracking.outside;
   if (outside.length === 0) return;
-  if (ready.length !== 0 || scheduled || draining) {
+  if ((ready.length !== 0 || scheduled || draining) && outsideDeferrals < MAX_OUTSIDE_DEFERRALS) {
+    outsideDeferrals++;
     scheduleOutsideCheck();
     return;
   }
+  outsideDeferrals = 0;
   const ops = outside.splice(0, outside.length);
   for (const op of ops) {
     const name = safeDescribe(op);

@@ -462,6 +462,13 @@ describe('forgotten yields in programs', () => {
     expect(r.status).toBe(0);
   });
 
+  it('a greenlet spinning on sleep(0) cannot mute the report', () => {
+    const r = program('spinning');
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toContain('Queue.put() was created outside any greenlet but never started');
+    expect(lines[1]).toBe('after 50 ms');
+  });
+
   it('with GEVENTJS_DEBUG=1 the report shows the line that made it, starting at the user frame', () => {
     const r = program('forgotten', { GEVENTJS_DEBUG: '1' });
     expect(r.stderr).toMatch(/\n {2}created at .*hub-dropped\.js:\d+:\d+\)?\n/);
