@@ -599,13 +599,14 @@ function popNested(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
  * The iterator to run for a yielded Op, generator object or `[toOp]` object; null for a value
  * that is not iterable (a promise, a number). Any other object with a `next()` method (a Queue,
  * an `iwait` or `imap` iterator yielded by mistake for `q.get()`) is a TypeError: run as an
- * iterator it would spin forever. An async generator is a TypeError too.
+ * iterator it would spin forever. An async generator is a TypeError too. `returned`: `y` is
+ * what a greenlet's plain function returned, where such an iterator is simply its value.
  *
  * @example
  * nestedIterator(q.get()); // the Op's iterator
  * nestedIterator(q);       // throws TypeError: ... write `yield* q.get()`
  */
-export function nestedIterator(y: unknown): Iterator<unknown, unknown, unknown> | null {
+export function nestedIterator(y: unknown, returned = false): Iterator<unknown, unknown, unknown> | null {
   if (y === null || typeof y !== 'object') return null;
   if (y instanceof Op) return y[Symbol.iterator]();
   const make = (y as { [toOp]?: () => unknown })[toOp];
@@ -620,6 +621,7 @@ export function nestedIterator(y: unknown): Iterator<unknown, unknown, unknown> 
   if (typeof (y as Iterator<unknown>).next === 'function') {
     if (isGenerator(y)) return y;
     if (isAsyncGenerator(y)) throw new TypeError(asyncGeneratorMessage());
+    if (returned) return null; // a plain function returned an iterator: that is its value
     throw new TypeError(
       `yielded ${describeValue(y)}, which has a next() method but is not an Op or a generator; the ` +
         'hub runs only those. To wait for an item write `yield* q.get()` (a Queue) or ' +
@@ -658,7 +660,7 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
   g._args = EMPTY_ARGS;
   let it: Iterator<unknown, unknown, unknown> | null;
   try {
-    it = nestedIterator(r); // an Op's iterator can throw (opFrom's body, a second concurrent run)
+    it = nestedIterator(r, true); // an Op's iterator can throw (opFrom's body, a second concurrent run)
   } catch (e) {
     finish(g, e, true);
     return null;

@@ -481,6 +481,13 @@ describe('yielding what the hub cannot run', () => {
     expect(q.qsize()).toBe(1); // nothing taken
   });
 
+  it('a plain function returning a Queue or a plain iterator finishes with it as its value', async () => {
+    const q = new Queue<number>();
+    const it = new Map([[1, 2]]).entries();
+    expect(await spawn(() => q)).toBe(q);
+    expect(await spawn(() => it)).toBe(it);
+  });
+
   it('spawn(async function* ...) fails the greenlet with a TypeError naming the fix instead of spinning', async () => {
     const g = spawn(async function* () {
       yield 1;
