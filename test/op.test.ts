@@ -473,6 +473,8 @@ describe('forgotten yields in programs', () => {
     const r = program('forgotten', { GEVENTJS_DEBUG: '1' });
     expect(r.stderr).toMatch(/\n {2}created at .*hub-dropped\.js:\d+:\d+\)?\n/);
     expect(r.stderr).not.toMatch(/created at .*(src|dist)[/\\](op|hub|queue)\./);
+    const inside = program('inside', { GEVENTJS_DEBUG: '1' });
+    expect(inside.stdout).toMatch(/write `yield\* Pool\.spawn\(\)`\n {2}created at .*hub-dropped\.js:\d+:\d+\)?\n/);
   });
 
   it('Ops that are awaited, run, given to withTimeout/joinall, and kill()/killall() without a wait are never reported', () => {
