@@ -20,6 +20,10 @@ import { Op, opTracking, safeDescribe, toOp, untrack, Wait } from './op.js';
 import { nodeQueueMicrotask, nodeSetImmediate, now } from './originals.js';
 import { ReadyQueue } from './ready-queue.js';
 import { type TimerEntry, TimerHeap } from './timer-heap.js';
+// Last, for its side effect: `await op` needs greenlet.ts (it sets opTracking.runner), also in
+// a program that imports only a subpath such as 'geventjs/queue'. greenlet.ts uses the hub only
+// inside functions, so loading it before this module's body has run is safe.
+import './greenlet.js';
 
 /** Greenlet life states, as the hub sees them. */
 export const INIT = 0; // made, not scheduled
@@ -79,6 +83,7 @@ export const config = {
   set switchInterval(s: number) {
     checkSeconds(s, 'config.switchInterval');
     budgetMs = s * 1000;
+    checkMask = 0; // read the clock after the next step; it backs off again if steps are fast
   },
   /**
    * Where greenlet failures and hub reports are printed (gevent's hub.exception_stream): any
@@ -810,14 +815,15 @@ function scheduleOutsideCheck(): void {
 function checkOutside(): void {
   outsideCheckScheduled = false;
   const outside = opTracking.outside;
-  if (outside.length === 0) return;
+  if (outside.size === 0) return;
   if ((ready.length !== 0 || scheduled || draining) && outsideDeferrals < MAX_OUTSIDE_DEFERRALS) {
     outsideDeferrals++;
     scheduleOutsideCheck();
     return;
   }
   outsideDeferrals = 0;
-  const ops = outside.splice(0, outside.length);
+  const ops = [...outside];
+  outside.clear();
   for (const op of ops) {
     const name = safeDescribe(op);
     const fix = `\`await\` it (\`await ${name}\`), or \`yield*\` it inside a greenlet`;
@@ -881,7 +887,7 @@ process.on('beforeExit', onBeforeExit);
 opTracking.wake = wake;
 opTracking.wakeError = wakeError;
 opTracking.checkOutside = scheduleOutsideCheck;
-if (opTracking.outside.length !== 0) scheduleOutsideCheck();
+if (opTracking.outside.size !== 0) scheduleOutsideCheck();
 
 /** A timer entry's fire() threw (a wait's cancel or timedOut, a Timeout's exception). */
 function onTimerError(err: unknown, entry: TimerEntry): void {

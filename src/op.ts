@@ -39,8 +39,11 @@ export const opTracking = {
   /** Record creation stacks (config.debug): too dear for the hot path otherwise. */
   debug: false,
   list: [] as Op<unknown>[],
-  /** Ops made outside any greenlet, not yet started. */
-  outside: [] as Op<unknown>[],
+  /**
+   * Ops made outside any greenlet, not yet started. A Set: top-level code may make thousands
+   * and start them in any order (`Promise.all(items.map((i) => q.put(i)))`).
+   */
+  outside: new Set<Op<unknown>>(),
   /** Asks the hub to check `outside` once this turn is over (set by hub.ts). */
   checkOutside: null as null | (() => void),
   /** How `await op` runs an Op: set by greenlet.ts (it spawns a greenlet). */
@@ -59,8 +62,8 @@ export const opTracking = {
 export function track(op: Op<unknown>): void {
   if (opTracking.active) opTracking.list.push(op);
   else {
-    if (opTracking.outside.length === 0 && opTracking.checkOutside !== null) opTracking.checkOutside();
-    opTracking.outside.push(op);
+    if (opTracking.outside.size === 0 && opTracking.checkOutside !== null) opTracking.checkOutside();
+    opTracking.outside.add(op);
   }
   if (opTracking.debug) op._site = new Error('created here').stack;
 }
@@ -86,13 +89,7 @@ export function untrack(op: Op<unknown>): void {
       return;
     }
   }
-  if (opTracking.outside.length !== 0) untrackOutside(op);
-}
-
-function untrackOutside(op: Op<unknown>): void {
-  const outside = opTracking.outside;
-  const i = outside.lastIndexOf(op);
-  if (i >= 0) outside.splice(i, 1);
+  if (opTracking.outside.size !== 0) opTracking.outside.delete(op);
 }
 
 /**
