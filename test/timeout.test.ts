@@ -297,7 +297,8 @@ describe('Timeout and kill', () => {
     const caught: unknown[] = [];
     let timeout: Timeout | null = null;
     const g = spawn(function* () {
-      const t = (timeout = Timeout.start(0.005));
+      // 50 ms, not 5: under load a 5 ms window let the fresh arming fire before the 1 ms sleep ended.
+      const t = (timeout = Timeout.start(0.05));
       try {
         yield* sleep(10);
       } catch (e) {
@@ -327,14 +328,15 @@ describe('Timeout restarted', () => {
     const log: unknown[] = [];
     let timeout: Timeout | null = null;
     const g = spawn(function* () {
-      const t = (timeout = Timeout.start(0.005));
+      // 50 ms, not 5: under load a 5 ms window let the fresh arming fire before the 1 ms sleep ended.
+      const t = (timeout = Timeout.start(0.05));
       try {
         yield* sleep(10);
       } catch (e) {
         log.push(e instanceof GreenletExit ? 'killed' : e);
       } finally {
         t.cancel(); // withdraws the firing queued behind the kill
-        t.start(); // a fresh 5 ms: the old firing must stay withdrawn
+        t.start(); // a fresh 50 ms: the old firing must stay withdrawn
         try {
           yield* sleep(0.001);
           log.push('slept');
