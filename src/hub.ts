@@ -308,7 +308,7 @@ function takePending(g: Greenlet): unknown {
 
 let overBudget = false;
 let deadline = 0;
-/** Steps run since the hub started; the clock is read when `(steps & checkMask) === 0`. */
+/** Steps run, modulo 1024; the clock is read when `(steps & checkMask) === 0`. */
 let steps = 0;
 /**
  * How often the clock is read: after every step while steps are slow, backing off to every
@@ -357,7 +357,8 @@ function runBatch(ctx: AsyncResource): void {
     } catch (e) {
       stepFailed(g, e);
     }
-    if ((++steps & checkMask) === 0 && budgetSpent()) {
+    steps = (steps + 1) & 1023; // wraps: stays a small integer in a loop that runs forever
+    if ((steps & checkMask) === 0 && budgetSpent()) {
       overBudget = true;
       return;
     }

@@ -276,13 +276,13 @@ describe('time past 2^31 ms (24.9 days)', () => {
     const r = uptime(2 ** 31 + 60_000);
     expect(r).toMatchObject(expected);
     expect(r.rounds).toBeGreaterThanOrEqual(2);
-    expect(r.rounds).toBeLessThanOrEqual(7); // 300 ms of 50 ms sleeps; a spin makes hundreds
+    expect(r.rounds).toBeLessThanOrEqual(10); // 300 ms of 50 ms sleeps is 6; a spin makes hundreds
   });
 
   it('at an uptime past 2^32 ms too', () => {
     const r = uptime(2 ** 32 + 3_600_000);
     expect(r).toMatchObject(expected);
-    expect(r.rounds).toBeLessThanOrEqual(7);
+    expect(r.rounds).toBeLessThanOrEqual(10);
   });
 
   it('sleep(Infinity) waits forever: the loop runs dry and says so instead of waking it', () => {
