@@ -101,9 +101,41 @@ export const config = {
       );
     }
     errorStream = stream;
+    watchErrorStream(stream);
   },
 };
 let errorStream: { write(s: string): unknown } = process.stderr;
+/** Streams whose 'error' events we listen to (once each). */
+const watchedStreams = new WeakSet<object>();
+
+/**
+ * A Node stream given as `config.errorStream` can fail later (a log file that cannot be
+ * opened, a closed pipe): its 'error' event, unheard, would kill the process. We hear it, say
+ * so on stderr, and send later reports there.
+ */
+function watchErrorStream(stream: object): void {
+  const on = (stream as { on?: unknown }).on;
+  if (typeof on !== 'function' || watchedStreams.has(stream) || stream === process.stderr) return;
+  watchedStreams.add(stream);
+  on.call(stream, 'error', (e: unknown) => {
+    if (errorStream === stream) errorStream = process.stderr;
+    writeSafely(`geventjs: config.errorStream failed (${firstLine(describeThrown(e))}); reports go to stderr from now on\n`);
+  });
+}
+
+/** True for a Node stream that can no longer be written (ended or destroyed). */
+function isClosed(stream: object): boolean {
+  const st = stream as { writableEnded?: unknown; destroyed?: unknown };
+  return st.writableEnded === true || st.destroyed === true;
+}
+
+function writeSafely(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch {
+    // stderr itself is gone: nowhere left to say it.
+  }
+}
 
 /**
  * Writes a report to `config.errorStream`, never throwing: if that stream's `write` throws,
@@ -114,14 +146,15 @@ let errorStream: { write(s: string): unknown } = process.stderr;
  * writeReport('geventjs: something happened\n');
  */
 export function writeReport(text: string): void {
+  const stream = errorStream;
+  if (isClosed(stream)) {
+    writeSafely(`geventjs: config.errorStream is closed; the report follows here\n${text}`);
+    return;
+  }
   try {
-    errorStream.write(text);
+    stream.write(text);
   } catch (e) {
-    try {
-      writeSync(2, `geventjs: config.errorStream.write() threw (${firstLine(describeThrown(e))}); the report follows here\n${text}`);
-    } catch {
-      // stderr itself is gone: nowhere left to say it.
-    }
+    writeSafely(`geventjs: config.errorStream.write() threw (${firstLine(describeThrown(e))}); the report follows here\n${text}`);
   }
 }
 

@@ -415,6 +415,29 @@ describe('the hub survives whatever user code throws', () => {
     expect(r.status).toBe(0);
   });
 
+  it('a program: a log file stream that fails to open, or one that was ended, as config.errorStream: reports go to stderr, nothing dies', () => {
+    const r = nodeScript(`
+      const { spawn, sleep, config } = require(${JSON.stringify(distIndex)});
+      const fs = require('fs'), os = require('os'), path = require('path');
+      config.errorStream = fs.createWriteStream('/nonexistent-geventjs-dir/errors.log');
+      spawn(function* () { yield* sleep(0.01); throw new Error('first failure'); });
+      const ended = fs.createWriteStream(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gv-')), 'e.log'));
+      spawn(function* () {
+        yield* sleep(0.03);
+        config.errorStream = ended;
+        ended.end();
+        throw new Error('second failure');
+      });
+      spawn(function* () { yield* sleep(0.06); console.log('still running'); });
+    `);
+    expect(r.stdout.trim()).toBe('still running');
+    expect(r.stderr).toContain('config.errorStream failed (Error: ENOENT');
+    expect(r.stderr).toContain('Error: first failure');
+    expect(r.stderr).toContain('config.errorStream is closed; the report follows here');
+    expect(r.stderr).toContain('Error: second failure');
+    expect(r.status).toBe(0);
+  });
+
   it("a program: a wait whose cancel throws when its time limit fires gets that error; every other sleeper still wakes", () => {
     const r = nodeScript(`
       const { spawn, sleep, Wait, run } = require(${JSON.stringify(distIndex)});
