@@ -11,7 +11,7 @@ import { checkBoolean, describeValue, ownOption } from './arg-checks.js';
 import { wake, wakeError } from './hub.js';
 import { Op, PARK, toOp, Wait } from './op.js';
 import { nodeQueueMicrotask } from './originals.js';
-import { ParkingLot, secondRun } from './parking-lot.js';
+import { ParkingLot } from './parking-lot.js';
 import { Timeout } from './timeout.js';
 
 /**
@@ -100,9 +100,6 @@ class EventWait extends Wait<boolean> {
     this.expireAfter(timeout, 'Event.wait({ timeout })');
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): boolean | typeof PARK {
     if (this.ev._flag) return true;
@@ -236,9 +233,6 @@ class ResultWait<T> extends Wait<T> {
     else this.expireAfter(timeout, raise ? 'AsyncResult.get({ timeout })' : 'AsyncResult.wait({ timeout })');
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): T | typeof PARK {
     const ar = this.ar;

@@ -7,9 +7,8 @@
  * dry and every microtask has run) is printed, and the process exit status becomes 1. `config.reportAllFailures` (or
  * `GEVENTJS_REPORT_ALL_FAILURES=1`) brings back gevent's rule of printing every failure at death.
  */
-import { inspect } from 'node:util';
 import { describeValue } from './arg-checks.js';
-import { config, turnEndHook } from './hub.js';
+import { config, describeThrown, turnEndHook, writeReport } from './hub.js';
 import { nodeSetImmediate } from './originals.js';
 
 /** What failure-report needs of a greenlet (greenlet.ts imports this module, not the reverse). */
@@ -31,22 +30,6 @@ let pending: Pending[] = [];
 let turnsWaited = 0;
 let immediateArmed = false;
 
-
-/**
- * Any thrown value as readable text: an Error's stack, anything else through `util.inspect`
- * (never `String(e)`, which throws for a null-prototype object).
- *
- * @example
- * describeThrown(Object.create(null)); // "a thrown object ([Object: null prototype] {})"
- */
-export function describeThrown(e: unknown): string {
-  if (e instanceof Error) {
-    const stack = safe(() => e.stack);
-    return typeof stack === 'string' && stack !== '' ? stack : `${safe(() => e.name) ?? 'Error'}: ${safe(() => e.message) ?? ''}`;
-  }
-  const shown = safe(() => inspect(e, { depth: 2, breakLength: Infinity })) ?? '(cannot be shown)';
-  return `${describeValue(e)} was thrown: ${shown}`;
-}
 
 function safe<T>(f: () => T): T | undefined {
   try {
@@ -81,16 +64,8 @@ function errorName(e: unknown): string {
  * reportError(new Error('boom'), 'a link callback of <Greenlet "g">');
  */
 export function reportError(e: unknown, who: string): void {
-  const text = `${describeThrown(e)}\n${new Date().toISOString()} ${who}\n`;
-  try {
-    config.errorStream.write(text);
-  } catch {
-    try {
-      process.stderr.write(text);
-    } catch {
-      // Nowhere left to write: the failure is still stored on the greenlet.
-    }
-  }
+  // writeReport never throws: a broken config.errorStream falls back to stderr.
+  writeReport(`${describeThrown(e)}\n${new Date().toISOString()} ${who}\n`);
 }
 
 function print(p: Pending): void {

@@ -9,15 +9,18 @@
  * resumed by `wake` / `wakeError` here.
  */
 import { AsyncResource } from 'node:async_hooks';
+import { writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { inspect } from 'node:util';
 import { checkSeconds, describeValue } from './arg-checks.js';
 import { isSharedContext, whenContextsSplit } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
-import { Op, opTracking, toOp, untrack, Wait } from './op.js';
+import { Op, opTracking, safeDescribe, toOp, untrack, Wait } from './op.js';
 import { holdsProcess } from './keep-alive.js';
 import { nodeQueueMicrotask, nodeSetImmediate, now } from './originals.js';
 import { ReadyQueue } from './ready-queue.js';
-import { TimerHeap } from './timer-heap.js';
+import { type TimerEntry, TimerHeap } from './timer-heap.js';
 
 /** Greenlet life states, as the hub sees them. */
 export const INIT = 0; // made, not scheduled
@@ -34,7 +37,7 @@ export const F_DYING = 8; // a kill was delivered (every later kill delivers aga
 export const F_FAILED = 16; // dead with an exception (in `_resume`)
 
 /** Every sleep and Timeout deadline of this thread. */
-export const timers = new TimerHeap();
+export const timers = new TimerHeap(onTimerError);
 
 const ready = new ReadyQueue<Greenlet>();
 let current: Greenlet | null = null;
@@ -77,9 +80,26 @@ export const config = {
   set switchInterval(s: number) {
     checkSeconds(s, 'config.switchInterval');
     budgetMs = s * 1000;
+    checkMask = 0; // read the clock after the next step; it backs off again if steps are fast
   },
-  /** Where greenlet failures and hub reports are printed (gevent's hub.exception_stream). */
-  errorStream: process.stderr as { write(s: string): unknown },
+  /**
+   * Where greenlet failures and hub reports are printed (gevent's hub.exception_stream): any
+   * object with a `write(string)` method. A write that throws is not fatal: that report goes
+   * to stderr instead, with a line saying why.
+   */
+  get errorStream(): { write(s: string): unknown } {
+    return errorStream;
+  },
+  set errorStream(stream: { write(s: string): unknown }) {
+    if (stream === null || typeof stream !== 'object' || typeof (stream as { write?: unknown }).write !== 'function') {
+      throw new TypeError(
+        `config.errorStream must be an object with a write(string) method, got ${describeValue(stream)}; ` +
+          'pass e.g. process.stderr or fs.createWriteStream("errors.log")',
+      );
+    }
+    errorStream = stream;
+    watchErrorStream(stream);
+  },
   // [greenlet helper] the failure-report policy's switch (read by failure-report.ts).
   /**
    * Print every greenlet failure when it happens, as gevent's hub does, even one that the
@@ -89,6 +109,95 @@ export const config = {
    */
   reportAllFailures: process.env.GEVENTJS_REPORT_ALL_FAILURES !== undefined && process.env.GEVENTJS_REPORT_ALL_FAILURES !== '0',
 };
+let errorStream: { write(s: string): unknown } = process.stderr;
+/** Streams whose 'error' events we listen to (once each). */
+const watchedStreams = new WeakSet<object>();
+
+/**
+ * A Node stream given as `config.errorStream` can fail later (a log file that cannot be
+ * opened, a closed pipe): its 'error' event, unheard, would kill the process. We hear it, say
+ * so on stderr, and send later reports there.
+ */
+function watchErrorStream(stream: object): void {
+  const on = (stream as { on?: unknown }).on;
+  if (typeof on !== 'function' || watchedStreams.has(stream) || stream === process.stderr) return;
+  watchedStreams.add(stream);
+  on.call(stream, 'error', (e: unknown) => {
+    if (errorStream === stream) errorStream = process.stderr;
+    writeSafely(`geventjs: config.errorStream failed (${firstLine(describeThrown(e))}); reports go to stderr from now on\n`);
+  });
+}
+
+/** True for a Node stream that can no longer be written (ended or destroyed). */
+function isClosed(stream: object): boolean {
+  const st = stream as { writableEnded?: unknown; destroyed?: unknown };
+  return st.writableEnded === true || st.destroyed === true;
+}
+
+function writeSafely(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch {
+    // stderr itself is gone: nowhere left to say it.
+  }
+}
+
+/**
+ * Writes a report to `config.errorStream`, never throwing: if that stream's `write` throws,
+ * the text goes to file descriptor 2 with a line naming the failure. Every report of the hub
+ * and of greenlet failures goes through here, so a broken stream cannot wedge the hub.
+ *
+ * @example
+ * writeReport('geventjs: something happened\n');
+ */
+export function writeReport(text: string): void {
+  const stream = errorStream;
+  if (isClosed(stream)) {
+    writeSafely(`geventjs: config.errorStream is closed; the report follows here\n${text}`);
+    return;
+  }
+  try {
+    stream.write(text);
+  } catch (e) {
+    writeSafely(`geventjs: config.errorStream.write() threw (${firstLine(describeThrown(e))}); the report follows here\n${text}`);
+  }
+}
+
+/**
+ * A readable text for anything thrown: an Error's stack, otherwise what it is and its
+ * contents (`util.inspect`), never throwing itself (a null-prototype object has no toString;
+ * a Proxy may throw on every access).
+ *
+ * @example
+ * describeThrown(Object.create(null)); // 'an object was thrown: [Object: null prototype] {}'
+ */
+export function describeThrown(e: unknown): string {
+  try {
+    if (e instanceof Error) {
+      const stack = e.stack;
+      if (typeof stack === 'string' && stack !== '') return stack;
+      return `${e.name}: ${e.message}`;
+    }
+  } catch {
+    // fall through to the generic text
+  }
+  let kind: string;
+  try {
+    kind = describeValue(e);
+  } catch {
+    kind = 'a value';
+  }
+  try {
+    return `${kind} was thrown: ${inspect(e, { depth: 2, breakLength: Infinity })}`;
+  } catch {
+    return `${kind} was thrown`;
+  }
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}
 
 // [greenlet helper] Called when a drain ends, with whether the ready queue ran empty: the
 // failure-report policy (failure-report.ts) waits for a drain that ran dry before it settles.
@@ -186,7 +295,12 @@ export function interrupt(g: Greenlet, err: unknown, stillWanted?: () => boolean
       const w = g._wait!;
       g._wait = null;
       if (w._heapIndex >= 0) timers.remove(w);
-      w.cancel(g);
+      try {
+        w.cancel(g);
+      } catch (e) {
+        // The interruption still lands (a kill must); the broken cancel is reported.
+        writeReport(`geventjs: cancelling ${safeDescribe(w)} for ${g} threw:\n${describeThrown(e)}\n`);
+      }
       deliver(g, err);
       ready.push(g);
       schedule();
@@ -198,7 +312,14 @@ export function interrupt(g: Greenlet, err: unknown, stillWanted?: () => boolean
         // Woken but not yet run: give back what woke it, if it was something consumable.
         const w = g._wait;
         g._wait = null;
-        if ((g._flags & F_THROW) === 0 && w.undo !== undefined) w.undo(g, g._resume);
+        if ((g._flags & F_THROW) === 0 && w.undo !== undefined) {
+          try {
+            w.undo(g, g._resume);
+          } catch (e) {
+            // The kill must land whatever the wait's undo does; its failure is reported.
+            writeReport(`geventjs: giving back what woke ${safeName(g)} (${safeDescribe(w)}) threw:\n${describeThrown(e)}\n`);
+          }
+        }
       }
       deliver(g, err);
       return;
@@ -233,42 +354,104 @@ function takePending(g: Greenlet): unknown {
 
 let overBudget = false;
 let deadline = 0;
+/** Steps run, modulo 1024; the clock is read when `(steps & checkMask) === 0`. */
+let steps = 0;
+/**
+ * How often the clock is read: after every step while steps are slow, backing off to every
+ * 32nd while they are fast. A clock read costs about as much as a sleep(0) switch, so reading
+ * it every time would slow the fast case; reading it every 32nd step lets 32 slow steps
+ * overrun the budget. Adapting gives both.
+ */
+let checkMask = 31;
+let lastCheck = 0;
 
 function drain(): void {
   scheduled = false;
   draining = true;
   overBudget = false;
-  deadline = now() + budgetMs;
-  while (ready.length !== 0 && !overBudget) {
-    const g = ready.peek();
-    // Consecutive greenlets of one async context run in one scope.
-    g._ctx.runInAsyncScope(runBatch, null, g._ctx);
+  lastCheck = now();
+  deadline = lastCheck + budgetMs;
+  try {
+    while (ready.length !== 0 && !overBudget) {
+      const g = ready.peek();
+      // Consecutive greenlets of one async context run in one scope.
+      g._ctx.runInAsyncScope(runBatch, null, g._ctx);
+    }
+  } catch (e) {
+    // Only a bug of the hub itself gets here (every step is guarded): say so, keep running.
+    writeReport(`geventjs: internal error in the hub (please report it):\n${describeThrown(e)}\n`);
+  } finally {
+    draining = false;
+    current = null;
+    opTracking.active = false;
+    if (ready.length !== 0) {
+      // Over budget: let Node run I/O and timers, then continue.
+      scheduled = true;
+      const im = nodeSetImmediate(drain);
+      // [greenlet helper] Every run() root settled: leftover greenlets do not hold the process.
+      if (!holdsProcess()) im.unref();
+    }
   }
-  draining = false;
-  current = null;
-  opTracking.active = false;
-  if (ready.length !== 0) {
-    // Over budget: let Node run I/O and timers, then continue.
-    scheduled = true;
-    const im = nodeSetImmediate(drain);
-    // [greenlet helper] Every run() root settled: leftover greenlets do not hold the process.
-    if (!holdsProcess()) im.unref();
+  if (turnEndHook.fn !== null) {
+    try {
+      turnEndHook.fn(ready.length === 0);
+    } catch (e) {
+      writeReport(`geventjs: internal error at the end of a hub turn (please report it):\n${describeThrown(e)}\n`);
+    }
   }
-  if (turnEndHook.fn !== null) turnEndHook.fn(ready.length === 0);
 }
 
 function runBatch(ctx: AsyncResource): void {
-  let n = 0;
   while (ready.length !== 0) {
     const g = ready.peek();
     if (g._ctx !== ctx) return;
     ready.shift();
-    if (maxBlockingMs > 0) monitoredStep(g);
-    else step(g);
-    if ((++n & 31) === 0 && now() > deadline) {
+    try {
+      if (maxBlockingMs > 0) monitoredStep(g);
+      else step(g);
+    } catch (e) {
+      stepFailed(g, e);
+    }
+    steps = (steps + 1) & 1023; // wraps: stays a small integer in a loop that runs forever
+    if ((steps & checkMask) === 0 && budgetSpent()) {
       overBudget = true;
       return;
     }
+  }
+}
+
+function budgetSpent(): boolean {
+  const t = now();
+  if (t - lastCheck > budgetMs / 8) checkMask = 0; // slow steps: read the clock after each
+  else if (checkMask !== 31) checkMask = (checkMask << 1) | 1;
+  lastCheck = t;
+  return t >= deadline;
+}
+
+/**
+ * An exception escaped a step: user code at a call site the step does not guard (a custom
+ * iterator's result, a link callback's joiner). It lands in the greenlet that ran, if it still
+ * runs; otherwise it is reported. Either way the hub goes on with the next greenlet.
+ */
+function stepFailed(g: Greenlet, e: unknown): void {
+  current = null;
+  opTracking.active = false;
+  if (g._state === RUNNING) {
+    try {
+      finish(g, e, true);
+      return;
+    } catch (e2) {
+      e = e2;
+    }
+  }
+  writeReport(`geventjs: an error escaped while running ${safeName(g)}:\n${describeThrown(e)}\n`);
+}
+
+function safeName(g: Greenlet): string {
+  try {
+    return String(g);
+  } catch {
+    return 'a greenlet';
   }
 }
 
@@ -277,8 +460,8 @@ function monitoredStep(g: Greenlet): void {
   step(g);
   const held = now() - t0;
   if (held > maxBlockingMs) {
-    config.errorStream.write(
-      `geventjs: ${g} held the event loop for ${held.toFixed(1)} ms ` +
+    writeReport(
+      `geventjs: ${safeName(g)} held the event loop for ${held.toFixed(1)} ms ` +
         `(config.maxBlockingTime is ${maxBlockingMs} ms)\n` +
         (g._spawnSite ? `  spawned ${g._spawnSite.replace(/^Error.*\n/, '').trimStart()}\n` : ''),
     );
@@ -347,58 +530,117 @@ function step(g: Greenlet): void {
       // `yield op` (without *) hands the op itself to the hub to start: it is not dropped.
       if (y instanceof Op) untrack(y);
       const err = (g._flags & F_PENDING) !== 0 ? takePending(g) : undefined;
-      const dropped = reportDropped(g);
+      const dropped = droppedError(g);
       if (err !== undefined || dropped !== undefined) {
         value = err !== undefined ? err : dropped;
         isThrow = true;
         continue;
       }
     }
-    // Dispatch on what was yielded.
+    // Dispatch on what was yielded. Everything below may run user code (getters, [toOp](),
+    // an Op's iterator, a thenable's then): what it throws is thrown back at this yield.
     if (y === undefined || y === SLEEP0_MARK) {
+      if (y === undefined && typeof (r as { then?: unknown }).then === 'function') {
+        // next() returned a promise: an async iterator, which would spin here forever.
+        value = new TypeError(asyncIteratorMessage(g));
+        isThrow = true;
+        continue;
+      }
       g._state = READY;
       g._resume = y === undefined ? undefined : SLEEP0_RESUME;
       ready.push(g);
       return;
     }
-    if (y instanceof Wait && y.parking) {
-      g._state = PARKED;
-      g._wait = y;
-      y.g = g;
-      try {
-        y.park(g);
-        if (y._timeoutMs >= 0 && g._state === PARKED) {
-          y.deadline = Math.ceil(now() + y._timeoutMs) | 0; // whole ms, as a small integer: no boxed double per wait
-          timers.add(y);
-        }
-      } catch (e) {
-        if (g._state !== PARKED) throw e; // it woke us and then failed: a bug in that Wait
-        g._state = RUNNING;
-        g._wait = null;
-        value = e;
+    let nested: Iterator<unknown, unknown, unknown> | null;
+    try {
+      if (y instanceof Wait && y.parking) {
+        // Parking already: the same Wait object yielded by a second greenlet (`yield op`).
+        if (y.g !== null) throw y.inUse();
+        if (parkOnWait(g, y)) return; // parked, or already woken by park() itself
+        // park() threw before anything woke the greenlet: the error is thrown at the yield.
+        value = g._resume;
+        g._resume = undefined;
         isThrow = true;
         continue;
       }
-      return;
-    }
-    const nested = nestedIterator(y);
-    if (nested !== null) {
-      (g._stack ??= []).push(it);
-      it = nested;
-      g._it = it;
-      value = undefined;
-      isThrow = false;
+      nested = nestedIterator(y);
+      if (nested === null) {
+        if (y !== null && typeof (y as PromiseLike<unknown>).then === 'function') {
+          parkOnThenable(g, y as PromiseLike<unknown>);
+          return;
+        }
+        throw new TypeError(notYieldableMessage(g, y));
+      }
+    } catch (e) {
+      value = e;
+      isThrow = true;
       continue;
     }
-    if (y !== null && typeof (y as PromiseLike<unknown>).then === 'function') {
-      parkOnThenable(g, y as PromiseLike<unknown>);
-      return;
-    }
-    value = new TypeError(
-      `${g} yielded ${describeValue(y)}; yield* an Op, a Promise, or nothing (a bare \`yield\` is sleep(0))`,
-    );
-    isThrow = true;
+    (g._stack ??= []).push(it);
+    it = nested;
+    g._it = it;
+    value = undefined;
+    isThrow = false;
   }
+}
+
+/**
+ * Parks `g` on `w`; true when done (parked, or woken during `park`). If `park` throws, false:
+ * `g` is left RUNNING with the error in `_resume`, for the step to throw at the yield; unless
+ * something already woke it: then it keeps that wake-up and the error is reported.
+ */
+function parkOnWait(g: Greenlet, w: Wait<unknown>): boolean {
+  g._state = PARKED;
+  g._wait = w;
+  w.g = g;
+  try {
+    w.park(g);
+    if (w._timeoutMs >= 0 && g._state === PARKED) {
+      // A double of any size: `| 0` here once made every wait fire at once after 24.9 days up.
+      w.deadline = now() + w._timeoutMs;
+      timers.add(w);
+    }
+  } catch (e) {
+    if (g._state !== PARKED) {
+      writeReport(`geventjs: ${safeDescribe(w)} woke ${safeName(g)} and then threw:\n${describeThrown(e)}\n`);
+      return true;
+    }
+    g._state = RUNNING;
+    g._wait = null;
+    g._resume = e;
+    return false;
+  }
+  return true;
+}
+
+function asyncIteratorMessage(g: Greenlet): string {
+  return (
+    `${safeName(g)} is running an async generator or async iterator (its next() returns a promise), ` +
+    'which the hub cannot step: write the greenlet as `function*` and `yield*` Ops (or `yield` a ' +
+    'promise to wait for it); for an async function use spawn(async () => { ... })'
+  );
+}
+
+/** Node values that only a patched module makes yieldable, by constructor name. */
+const PATCHED_ONLY = new Set(['Buffer', 'ChildProcess', 'Server', 'Socket']);
+
+function notYieldableMessage(g: Greenlet, y: unknown): string {
+  const base = `${safeName(g)} yielded ${describeValue(y)}; yield* an Op, a Promise, or nothing (a bare \`yield\` is sleep(0))`;
+  let name: unknown;
+  try {
+    name = (y as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  } catch {
+    name = undefined;
+  }
+  const patchHow = 'run it with `node -r geventjs/patch app.js`, or call `patchAll()` before anything else';
+  if (typeof name === 'string' && PATCHED_ONLY.has(name)) {
+    return (
+      `${base}. Only a patched Node module makes a ${name} yieldable (patched execSync, ` +
+      `child_process, net calls return Ops): this program is not patched; ${patchHow}`
+    );
+  }
+  if (typeof y === 'string') return `${base}. If it is the output of execSync(), the program is not patched; ${patchHow}`;
+  return base;
 }
 
 function throwInto(it: Iterator<unknown, unknown, unknown>, err: unknown): IteratorResult<unknown, unknown> {
@@ -414,17 +656,57 @@ function popNested(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
   return parent;
 }
 
-/** The iterator to run for a yielded Op, generator or yieldable object; null for anything else. */
-export function nestedIterator(y: unknown): Iterator<unknown, unknown, unknown> | null {
+/**
+ * The iterator to run for a yielded Op, generator object or `[toOp]` object; null for a value
+ * that is not iterable (a promise, a number). Any other object with a `next()` method (a Queue,
+ * an `iwait` or `imap` iterator yielded by mistake for `q.get()`) is a TypeError: run as an
+ * iterator it would spin forever. An async generator is a TypeError too. `returned`: `y` is
+ * what a greenlet's plain function returned, where such an iterator is simply its value.
+ *
+ * @example
+ * nestedIterator(q.get()); // the Op's iterator
+ * nestedIterator(q);       // throws TypeError: ... write `yield* q.get()`
+ */
+export function nestedIterator(y: unknown, returned = false): Iterator<unknown, unknown, unknown> | null {
   if (y === null || typeof y !== 'object') return null;
   if (y instanceof Op) return y[Symbol.iterator]();
-  if (typeof (y as Iterator<unknown>).next === 'function') return y as Iterator<unknown, unknown, unknown>;
   const make = (y as { [toOp]?: () => unknown })[toOp];
   if (typeof make === 'function') {
     const op = make.call(y);
-    return op instanceof Op ? op[Symbol.iterator]() : nestedIterator(op);
+    if (op instanceof Op) return op[Symbol.iterator]();
+    if (isGenerator(op)) return op;
+    throw new TypeError(
+      `[toOp]() of ${describeValue(y)} returned ${describeValue(op)}; it must return an Op (e.g. event.wait())`,
+    );
   }
+  if (typeof (y as Iterator<unknown>).next === 'function') {
+    if (isGenerator(y)) return y;
+    if (isAsyncGenerator(y)) throw new TypeError(asyncGeneratorMessage());
+    if (returned) return null; // a plain function returned an iterator: that is its value
+    throw new TypeError(
+      `yielded ${describeValue(y)}, which has a next() method but is not an Op or a generator; the ` +
+        'hub runs only those. To wait for an item write `yield* q.get()` (a Queue) or ' +
+        '`yield* it.next()` (an iwait/imap iterator); to run a generator inline write `yield* gen`',
+    );
+  }
+  if (isAsyncGenerator(y)) throw new TypeError(asyncGeneratorMessage());
   return null;
+}
+
+function isGenerator(x: unknown): x is Iterator<unknown, unknown, unknown> {
+  return x !== null && typeof x === 'object' && (x as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === 'Generator';
+}
+
+function isAsyncGenerator(x: object): boolean {
+  return (x as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === 'AsyncGenerator';
+}
+
+function asyncGeneratorMessage(): string {
+  return (
+    'an async generator (async function*) cannot run as a greenlet or be yielded: the hub cannot ' +
+    'step it. Write `function*` and `yield*` Ops (`yield` a promise to wait for it), or pass a ' +
+    'plain async function: spawn(async () => { ... })'
+  );
 }
 
 /** Runs the greenlet's function: returns the iterator to step, or null if it already ended. */
@@ -437,12 +719,19 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
     return null;
   }
   g._args = EMPTY_ARGS;
-  const it = nestedIterator(r);
+  let it: Iterator<unknown, unknown, unknown> | null;
+  try {
+    it = nestedIterator(r, true); // an Op's iterator can throw (opFrom's body, a second concurrent run)
+  } catch (e) {
+    finish(g, e, true);
+    return null;
+  }
   if (it !== null) {
     g._it = it;
     return it;
   }
   if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+    // (a getter `then` that throws escapes to stepFailed, which fails this greenlet)
     g._it = RETURN_RESUMED;
     parkOnThenable(g, r as PromiseLike<unknown>);
     return null;
@@ -455,8 +744,10 @@ const EMPTY_ARGS: unknown[] = [];
 
 function finish(g: Greenlet, value: unknown, failed: boolean): void {
   if (opTracking.list.length !== 0) {
-    const dropped = reportDropped(g);
-    if (dropped !== undefined && !failed) {
+    const dropped = droppedError(g);
+    // Its own exception comes first; the forgotten Op is still said, on the error stream.
+    if (dropped !== undefined && failed) writeReport(`geventjs: ${dropped.message}\n`);
+    else if (dropped !== undefined) {
       value = dropped;
       failed = true;
     }
@@ -503,23 +794,97 @@ function parkOnThenable(g: Greenlet, p: PromiseLike<unknown>): void {
 }
 
 /**
- * Ops the current greenlet made and never started. Patched Node calls (`mustYield`) come back
- * as an error to throw into the greenlet; the rest are reported on stderr.
+ * Ops the current greenlet made and never started (dropped: a forgotten `yield*`), as one
+ * DroppedOpError to throw into it at this switch; undefined when there are none. One rule for
+ * every Op: a dropped `Queue.put()` or `Pool.spawn()` would otherwise silently do nothing.
  */
-function reportDropped(g: Greenlet): DroppedOpError | undefined {
+function droppedError(g: Greenlet): DroppedOpError | undefined {
   const list = opTracking.list;
-  let thrown: DroppedOpError | undefined;
+  if (list.length === 0) return undefined;
+  const parts: string[] = [];
   for (const op of list) {
-    const where = op._site ? `\n  created ${op._site.replace(/^Error.*\n/, '').trimStart()}` : '';
-    const msg =
-      `${op.describe()} was created in ${g} but never started; write \`yield* ${op.describe()}\`` +
-      (op._site ? '' : ' (set config.debug = true to see where it was made)') +
-      ((op as { dropHint?: string }).dropHint ?? '');
-    if (op.mustYield && thrown === undefined) thrown = new DroppedOpError(msg + where);
-    else config.errorStream.write(`geventjs: ${msg}${where}\n`);
+    const name = safeDescribe(op);
+    parts.push(droppedText(op, name, `in ${safeName(g)}`, `write \`${op.mustYield ? 'yield' : 'yield*'} ${name}\``));
   }
   list.length = 0;
-  return thrown;
+  return new DroppedOpError(parts.join('\n'));
+}
+
+/** "Queue.put() was created in ... but never started ...; write `yield* Queue.put()`" and where. */
+function droppedText(op: Op<unknown>, name: string, where: string, fix: string): string {
+  let hint = '';
+  try {
+    hint = String((op as { dropHint?: string }).dropHint ?? '');
+  } catch {
+    // a throwing getter: no hint
+  }
+  const site = op._site ? `\n  created ${userStack(op._site)}` : '';
+  return (
+    `${name} was created ${where} but never started, so it did nothing; ${fix}` +
+    hint +
+    (op._site ? '' : ' (set GEVENTJS_DEBUG=1 or config.debug = true to see the line that made it)') +
+    site
+  );
+}
+
+/** This package's own source directories: their frames are left out of creation stacks. */
+const LIB_DIRS = [dirname(__filename) + '/', join(dirname(__filename), '..', 'patches') + '/'];
+
+/**
+ * The user's part of a creation stack: from the first frame outside geventjs and Node's
+ * internals to the next one inside them (the hub or the module loader that ran the code).
+ */
+function userStack(stack: string): string {
+  const lines = stack.split('\n').slice(1);
+  let i = 0;
+  while (i < lines.length - 1 && isLibFrame(lines[i]!)) i++;
+  let j = i + 1;
+  while (j < lines.length && !isLibFrame(lines[j]!) && !lines[j]!.includes('(<anonymous>)')) j++;
+  return lines.slice(i, j).join('\n').trimStart();
+}
+
+function isLibFrame(line: string): boolean {
+  return line.includes('node:internal') || LIB_DIRS.some((d) => line.includes(d));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ops made outside greenlets and never started
+
+let outsideCheckScheduled = false;
+/** Turns the check has waited for busy greenlets; capped so a spinning greenlet cannot mute it. */
+let outsideDeferrals = 0;
+const MAX_OUTSIDE_DEFERRALS = 10;
+
+function scheduleOutsideCheck(): void {
+  if (outsideCheckScheduled) return;
+  outsideCheckScheduled = true;
+  nodeSetImmediate(checkOutside);
+}
+
+/**
+ * Runs after the turn of the event loop in which an Op was made outside any greenlet: by then
+ * `await op` (and run, joinall, withTimeout ... given it) has started it. What is left was
+ * dropped: reported on the error stream (there is no greenlet to throw into). While the hub
+ * still has greenlets to run (one of them may start it), the check waits for them, for up to
+ * MAX_OUTSIDE_DEFERRALS turns.
+ */
+function checkOutside(): void {
+  outsideCheckScheduled = false;
+  const outside = opTracking.outside;
+  if (outside.size === 0) return;
+  if ((ready.length !== 0 || scheduled || draining) && outsideDeferrals < MAX_OUTSIDE_DEFERRALS) {
+    outsideDeferrals++;
+    scheduleOutsideCheck();
+    return;
+  }
+  outsideDeferrals = 0;
+  const ops = [...outside];
+  outside.clear();
+  for (const op of ops) {
+    const name = safeDescribe(op);
+    const fix = `\`await\` it (\`await ${name}\`), or \`yield*\` it inside a greenlet`;
+    writeReport(`geventjs: ${droppedText(op, name, 'outside any greenlet', fix)}\n`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -549,6 +914,12 @@ export function removeLive(g: Greenlet): void {
   g._liveNext = g._livePrev = null;
 }
 
+/**
+ * The event loop ran dry while greenlets still wait: nothing can ever wake them (gevent's
+ * LoopExit). Said once: if some of them are `run()` roots, the text goes to their callers as
+ * a LoopExit thrown at their suspension point (their rejection is the one report); otherwise
+ * it is printed here. Greenlet failure reports must not print a root's LoopExit again.
+ */
 function onBeforeExit(): void {
   // [greenlet helper] Every run() root settled: the greenlets left are abandoned, as gevent
   // abandons them when its main greenlet returns; they are not stuck, and nothing is said.
@@ -558,17 +929,35 @@ function onBeforeExit(): void {
     if (g._state === PARKED && !g._reportedStuck) stuck.push(g);
   }
   if (stuck.length === 0) return;
-  const lines = stuck.map((g) => `  ${g} waits on ${g._wait?.describe() ?? 'something'}`);
+  const lines = stuck.map((g) => `  ${safeName(g)} waits on ${g._wait === null ? 'something' : safeDescribe(g._wait)}`);
   const msg =
     `the event loop is empty but ${stuck.length} greenlet${stuck.length > 1 ? 's' : ''} still ` +
     `wait${stuck.length > 1 ? '' : 's'} on something nothing can finish (would block forever):\n${lines.join('\n')}`;
-  config.errorStream.write(`geventjs: ${msg}\n`);
-  for (const g of stuck) {
-    g._reportedStuck = true;
-    // gevent raises LoopExit in the main greenlet: here, in those that top-level code awaits.
-    if (g._awaited) interrupt(g, new LoopExit(msg));
+  const roots = stuck.filter((g) => g._awaited);
+  for (const g of stuck) g._reportedStuck = true;
+  if (roots.length === 0) {
+    writeReport(`geventjs: ${msg}\n`);
+    return;
   }
+  // gevent raises LoopExit in the main greenlet: here, in those that top-level code awaits.
+  for (const g of roots) interrupt(g, new LoopExit(msg));
 }
 process.on('beforeExit', onBeforeExit);
 opTracking.wake = wake;
 opTracking.wakeError = wakeError;
+opTracking.checkOutside = scheduleOutsideCheck;
+if (opTracking.outside.size !== 0) scheduleOutsideCheck();
+
+/** A timer entry's fire() threw (a wait's cancel or timedOut, a Timeout's exception). */
+function onTimerError(err: unknown, entry: TimerEntry): void {
+  let what = 'a timer';
+  if (entry instanceof Op) what = safeDescribe(entry);
+  else if (entry instanceof Error) what = entry.name;
+  writeReport(`geventjs: ${what} threw when its time came:\n${describeThrown(err)}\n`);
+}
+
+// Last, after this module's body has run, for its side effect: `await op` needs greenlet.ts
+// (it sets opTracking.runner), also in a program that imports only a subpath such as
+// 'geventjs/queue'. At the end, so that greenlet.ts and what it loads (failure-report.ts
+// sets the hub's turnEndHook at load) find the hub's exports in place.
+import './greenlet.js';

@@ -14,7 +14,7 @@ import type { Greenlet } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOption } from './arg-checks.js';
 import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, doneOp, opFrom } from './op.js';
-import { ParkingLot, secondRun } from './parking-lot.js';
+import { ParkingLot } from './parking-lot.js';
 
 /** Options of `acquire`: `blocking: false` never waits; `timeout` in seconds. */
 export interface AcquireOptions {
@@ -69,9 +69,6 @@ class AcquireWait extends Wait<boolean> {
     this.expireAfter(timeout, 'acquire({ timeout })');
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): boolean | typeof PARK {
     if (this.sem._take()) return true;
@@ -120,9 +117,6 @@ class AvailableWait extends Wait<number> {
     this.expireAfter(timeout, 'waitAvailable({ timeout })');
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): number | typeof PARK {
     return this.sem.counter > 0 ? this.sem.counter : PARK;

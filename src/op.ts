@@ -8,6 +8,8 @@
  * `wakeError` from hub.ts. If the greenlet is killed or its Timeout fires first, the hub calls
  * `cancel` so nothing the wait asked for is consumed.
  */
+import { inspect } from 'node:util';
+import { ConcurrentObjectUseError } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import type { ParkingLot, Waiter } from './parking-lot.js';
 
@@ -27,7 +29,9 @@ export const PARK: unique symbol = Symbol('geventjs.park') as never;
 /**
  * Bookkeeping for "forgot yield*": every Op created while a greenlet runs is listed here until
  * it starts; the hub reports what is left when that greenlet next parks or ends. The common
- * case (created, then started at once) pushes and pops the same slot.
+ * case (created, then started at once) pushes and pops the same slot. Ops made outside any
+ * greenlet go to `outside`, which the hub checks once the current turn of the event loop
+ * (and the greenlets it woke) has run: `await op` starts an Op within that turn.
  */
 export const opTracking = {
   /** True while a greenlet's step runs (set by the hub). */
@@ -35,6 +39,13 @@ export const opTracking = {
   /** Record creation stacks (config.debug): too dear for the hot path otherwise. */
   debug: false,
   list: [] as Op<unknown>[],
+  /**
+   * Ops made outside any greenlet, not yet started. A Set: top-level code may make thousands
+   * and start them in any order (`Promise.all(items.map((i) => q.put(i)))`).
+   */
+  outside: new Set<Op<unknown>>(),
+  /** Asks the hub to check `outside` once this turn is over (set by hub.ts). */
+  checkOutside: null as null | (() => void),
   /** How `await op` runs an Op: set by greenlet.ts (it spawns a greenlet). */
   runner: null as null | ((op: Op<unknown>) => Promise<unknown>),
   /** The hub's wake functions, set by hub.ts (op.ts cannot import the hub: it imports us). */
@@ -42,22 +53,43 @@ export const opTracking = {
   wakeError: null as unknown as (g: Greenlet, err: unknown) => boolean,
 };
 
+/**
+ * @internal Lists `op` as "made, not yet started" (every Op's constructor calls it).
+ *
+ * @example
+ * track(SLEEP0); // a shared Op handed out again is listed again
+ */
 export function track(op: Op<unknown>): void {
-  if (opTracking.active) {
-    opTracking.list.push(op);
-    if (opTracking.debug) op._site = new Error('created here').stack;
+  if (opTracking.active) opTracking.list.push(op);
+  else {
+    if (opTracking.outside.size === 0 && opTracking.checkOutside !== null) opTracking.checkOutside();
+    opTracking.outside.add(op);
   }
+  if (opTracking.debug) op._site = new Error('created here').stack;
 }
 
+/**
+ * Marks `op` as started (or as fine to drop): it is never reported as forgotten. Calls that
+ * act at once and only optionally wait (`g.kill()`, `killall()`) untrack the Op they return.
+ *
+ * @example
+ * const op = new JoinWait(g); untrack(op); return op; // `g.kill()` without yield* is fine
+ */
 export function untrack(op: Op<unknown>): void {
   const list = opTracking.list;
   const n = list.length;
-  if (n === 0) return;
-  if (list[n - 1] === op) list.pop();
-  else {
+  if (n !== 0) {
+    if (list[n - 1] === op) {
+      list.pop();
+      return;
+    }
     const i = list.lastIndexOf(op);
-    if (i >= 0) list.splice(i, 1);
+    if (i >= 0) {
+      list.splice(i, 1);
+      return;
+    }
   }
+  if (opTracking.outside.size !== 0) opTracking.outside.delete(op);
 }
 
 /**
@@ -85,6 +117,16 @@ export abstract class Op<T> implements Iterable<unknown, T, unknown>, PromiseLik
   /** What this operation is, for error messages: `Queue.get()`. */
   describe(): string {
     return `${this.constructor.name}()`;
+  }
+
+  /** @internal What `util.inspect` (and console.log) shows: the call and its state. */
+  [inspect.custom](): string {
+    return `Op ${safeDescribe(this)}${this.stateText()}`;
+  }
+
+  /** @internal ` (waiting in <Greenlet ...>)` and the like, for inspect. */
+  protected stateText(): string {
+    return '';
   }
 
   then<R1 = T, R2 = never>(
@@ -154,7 +196,7 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   _prev: Waiter | null = null;
   _next: Waiter | null = null;
   _lot: ParkingLot<Waiter> | null = null;
-  /** Time limit in ms once parked, or -1 for none: set with `expireAfter`. */
+  /** Time limit in ms once parked (a double of any size), or -1 for none: set with `expireAfter`. */
   _timeoutMs = -1;
   /** TimerEntry fields: the hub schedules a parked Wait that has a time limit. */
   deadline = 0;
@@ -166,9 +208,14 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
    */
   protected expireAfter(seconds: number | null | undefined, what: string): void {
     if (seconds === null || seconds === undefined) return;
-    checkTimeout(seconds, what);
-    // Whole ms as a small integer where it fits (a double would be boxed on every Wait).
-    if (seconds !== Infinity) this._timeoutMs = seconds < 2147483 ? Math.ceil(seconds * 1000) | 0 : seconds * 1000;
+    try {
+      checkTimeout(seconds, what);
+    } catch (e) {
+      untrack(this); // the constructor throws: the caller never gets this Op, so it is not dropped
+      throw e;
+    }
+    // Never `| 0`: a limit over 2^31 ms (24.8 days) must last as asked, not wrap to a few ms.
+    if (seconds !== Infinity) this._timeoutMs = Math.ceil(seconds * 1000);
   }
 
   /** What the greenlet gets when the time limit runs out (return a value or throw). */
@@ -180,9 +227,9 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   fire(): void {
     const g = this.g;
     if (g === null || g._wait !== this || g._state !== 3 /* PARKED */) return;
-    this.cancel(g);
     let v: T;
     try {
+      this.cancel(g); // a cancel that throws: its error, not the time-out, reaches the greenlet
       v = this.timedOut();
     } catch (e) {
       opTracking.wakeError(g, e);
@@ -208,9 +255,29 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   /** Give back `value`, which woke `g` but which `g` will never receive. */
   undo?(g: Greenlet, value: unknown): void;
 
+  /**
+   * One run at a time: a Wait is its own iterator and holds one parked greenlet, so a second
+   * greenlet starting it while the first still waits is refused (it would steal the wake-up
+   * and lose what the first waited for). Run it again once it finished: each run is fresh.
+   */
   [Symbol.iterator](): this {
+    if (this._st === PARKING) throw this.inUse();
     this._st = FRESH;
     return this;
+  }
+
+  /** @internal The error for a second greenlet starting this Wait while it still waits. */
+  inUse(): ConcurrentObjectUseError {
+    const who = this.g === null ? 'another greenlet' : String(this.g);
+    return new ConcurrentObjectUseError(
+      `${safeDescribe(this)} is already being waited on by ${who}; an Op runs in one greenlet ` +
+        'at a time: make one Op per waiter (call the method again, e.g. two q.get() calls)',
+    );
+  }
+
+  protected override stateText(): string {
+    if (this._st !== PARKING) return this._st === FINISHED ? ' (finished)' : ' (not started)';
+    return this.g === null ? ' (waiting)' : ` (waiting in ${String(this.g)})`;
   }
 
   next(value?: unknown): IteratorResult<unknown, T> {
@@ -222,6 +289,7 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
         return done(r as T);
       }
       this._st = PARKING;
+      this.g = null; // the hub sets it when it parks this run: set already means another run
       return yielded(this);
     }
     // Resumed by the hub with what woke us.
@@ -256,12 +324,23 @@ class GeneratorOp<T> extends Op<T> {
 
   [Symbol.iterator](): Iterator<unknown, T, unknown> {
     untrack(this);
-    return this.body();
+    const it = this.body();
+    if (it === null || typeof it !== 'object' || typeof (it as Iterator<unknown>).next !== 'function') {
+      throw new TypeError(
+        `opFrom(body, ${JSON.stringify(this.label)}): body returned ${describeReturn(it)}, not an iterator; ` +
+          'pass a generator function: opFrom(function* () { ... })',
+      );
+    }
+    return it;
   }
 
   override describe(): string {
     return this.label;
   }
+}
+
+function describeReturn(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? 'an object without next()' : `a ${typeof v}`;
 }
 
 /**
@@ -274,7 +353,24 @@ class GeneratorOp<T> extends Op<T> {
  * }
  */
 export function opFrom<T>(body: () => Iterator<unknown, T, unknown>, label = 'op'): Op<T> {
+  if (typeof body !== 'function') {
+    throw new TypeError(`opFrom(body) needs a generator function, got ${typeof body}; write opFrom(function* () { ... })`);
+  }
   return new GeneratorOp(body, label);
+}
+
+/**
+ * `op.describe()` that never throws (a user's Op subclass may): for reports and messages.
+ *
+ * @example
+ * safeDescribe(q.get()); // 'Queue.get()'
+ */
+export function safeDescribe(op: Op<unknown>): string {
+  try {
+    return String(op.describe());
+  } catch {
+    return `${op.constructor?.name ?? 'Op'}()`;
+  }
 }
 
 /** An Op that is already finished with `value` and is not tracked (nothing to forget). */

@@ -3,7 +3,6 @@
  * the one wait list every primitive parks on (gevent's AbstractLinkable, Trio's ParkingLot).
  * It is intrusive: the waiter objects carry the links, so parking allocates nothing.
  */
-import { ConcurrentObjectUseError } from './errors.js';
 
 /** A node a ParkingLot can hold; `Wait` ops are waiters, and so is anything with these fields. */
 export interface Waiter {
@@ -77,26 +76,3 @@ export class ParkingLot<W extends Waiter> {
   }
 }
 
-/**
- * Guard for a wait that is already parked (or woken and not yet resumed) in another greenlet:
- * one Op yielded by two greenlets at once (`Promise.all([op, op])`) would otherwise link one
- * waiter into a lot twice and lose a wake-up, or an item. The second run gets an iterator that
- * throws `ConcurrentObjectUseError` at its first step, inside that greenlet (never in the
- * hub); runs one after the other stay independent. Returns null when `w` is free to run.
- *
- * @example
- * override [Symbol.iterator](): this { return secondRun(this) ?? super[Symbol.iterator](); }
- */
-export function secondRun<W extends { readonly parking: boolean; describe(): string }>(w: W): W | null {
-  if (!w.parking) return null;
-  const what = w.describe();
-  const refusal: Iterator<unknown, never, unknown> = {
-    next() {
-      throw new ConcurrentObjectUseError(
-        `${what} is already waiting in another greenlet: one Op cannot run twice at once; ` +
-          `call ${what.replace(/\(.*$/, '')}() again for a second wait`,
-      );
-    },
-  };
-  return refusal as unknown as W;
-}

@@ -10,7 +10,7 @@ import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, done, doneOp, opFrom, untrack } from './op.js';
 import { now } from './originals.js';
 import { Event } from './event.js';
-import { ParkingLot, secondRun } from './parking-lot.js';
+import { ParkingLot } from './parking-lot.js';
 import { Semaphore } from './lock.js';
 import { joinall } from './wait.js';
 
@@ -78,9 +78,6 @@ class NextWait<R> extends Wait<IteratorResult<R, undefined>> {
     super();
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): any {
     return this.it._take();

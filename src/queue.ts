@@ -12,7 +12,7 @@ import { checkBoolean, checkSeconds, describeValue, ownOption, ownOptions } from
 import type { Greenlet } from './greenlet.js';
 import { wake } from './hub.js';
 import { Op, PARK, untrack, Wait } from './op.js';
-import { ParkingLot, secondRun } from './parking-lot.js';
+import { ParkingLot } from './parking-lot.js';
 
 /**
  * Thrown by `get` when the queue stays empty (`block: false`, `getNowait`, or the timeout).
@@ -155,9 +155,6 @@ class GetWait<T> extends Wait<T> {
     else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'get({ timeout })'); // checked by timeoutOption
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): T | typeof PARK {
     const q = this.q;
@@ -204,9 +201,6 @@ class PutWait<T> extends Wait<void> {
     else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'put({ timeout })'); // checked by timeoutOption
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): void | typeof PARK {
     const q = this.q;
@@ -260,9 +254,6 @@ class PeekWait<T> extends Wait<T> {
     else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'peek({ timeout })'); // checked by timeoutOption
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): T | typeof PARK {
     const q = this.q;
@@ -750,9 +741,6 @@ class JoinWait extends Wait<boolean> {
     this.expireAfter(timeout, 'JoinableQueue.join({ timeout })');
   }
 
-  override [Symbol.iterator](): this {
-    return secondRun(this) ?? super[Symbol.iterator]();
-  }
 
   override poll(): boolean | typeof PARK {
     if (this.q.unfinishedTasks === 0) return true;

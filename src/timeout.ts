@@ -6,7 +6,8 @@
 import { type ErrorClass, type Greenlet, setTimeoutClass, toException } from './greenlet.js';
 import { checkSeconds } from './arg-checks.js';
 import { getcurrent, interrupt, timers } from './hub.js';
-import { Op, opFrom } from './op.js';
+import { inspect } from 'node:util';
+import { Op, opFrom, untrack } from './op.js';
 import { now } from './originals.js';
 import type { TimerEntry } from './timer-heap.js';
 
@@ -78,7 +79,8 @@ export class Timeout extends Error implements TimerEntry, Disposable {
     this.armings++;
     if (this.seconds === null || this.seconds === Infinity) return this;
     this.owner = g;
-    this.deadline = Math.ceil(now() + this.seconds * 1000) | 0;
+    // A double of any size: `| 0` here once made a 30-day Timeout fire within milliseconds.
+    this.deadline = now() + this.seconds * 1000;
     timers.add(this);
     g._addTimeout(this);
     return this;
@@ -111,13 +113,29 @@ export class Timeout extends Error implements TimerEntry, Disposable {
     this.owner = null;
     if (g === null) return;
     g._removeTimeout(this);
-    const err = this.exception === undefined ? this : toException(this.exception, 'Timeout exception');
+    let err: unknown;
+    try {
+      err = this.exception === undefined ? this : toException(this.exception, 'Timeout exception');
+    } catch (e) {
+      err = e; // the exception class's constructor threw: that error lands instead
+    }
     const arming = this.armings;
     interrupt(g, err, () => !this.withdrawn && this.armings === arming);
   }
 
   private describe(): string {
     return `Timeout(${this.seconds})`;
+  }
+
+  /**
+   * What `util.inspect` and console.log show: the stack (it is an Error), then the seconds and
+   * whether it is armed; not the heap bookkeeping.
+   */
+  [inspect.custom](): string {
+    let text = `${this.stack ?? `${this.name}: ${this.message}`}`;
+    text += ` { seconds: ${this.seconds}, pending: ${this.pending}`;
+    if (this.pending) text += `, left: ${Math.max(0, (this.deadline - now()) / 1000).toFixed(3)}`;
+    return `${text} }`;
   }
 }
 setTimeoutClass(Timeout as never);
@@ -135,7 +153,12 @@ export function withTimeout<T, V = never>(
   op: Op<T> | Iterable<unknown, T, unknown> | (() => Iterable<unknown, T, unknown> | Iterator<unknown, T, unknown>),
   opts?: { timeoutValue: V },
 ): Op<T | V> {
-  checkSeconds(seconds, 'withTimeout(seconds)');
+  try {
+    checkSeconds(seconds, 'withTimeout(seconds)');
+  } catch (e) {
+    if (op instanceof Op) untrack(op); // handed to a call that refused it: not the caller's drop
+    throw e;
+  }
   const hasValue = opts !== undefined && 'timeoutValue' in opts;
   return opFrom(function* () {
     const t = Timeout.start(seconds);

@@ -6,7 +6,10 @@
 import { holdsProcess, onHoldProcessChange } from './keep-alive.js';
 import { nodeClearTimeout, nodeSetTimeout, now } from './originals.js';
 
-/** Something the heap can hold: a deadline (ms on `now()`'s clock) and what to do then. */
+/**
+ * Something the heap can hold: a deadline (ms on `now()`'s clock, a double of any size; never
+ * truncate it to 32 bits, or it wraps after 24.9 days of uptime) and what to do then.
+ */
 export interface TimerEntry {
   deadline: number;
   /** Position in the heap, or -1 when not scheduled. Owned by the heap. */
@@ -16,7 +19,10 @@ export interface TimerEntry {
 
 /** Node's timers have millisecond resolution: entries this close to due fire together. */
 const SLACK_MS = 1;
-/** Node's setTimeout turns longer delays into 1 ms; re-arm in steps of at most this. */
+/**
+ * Node's setTimeout turns longer delays into 1 ms: a far deadline is reached in steps of at
+ * most this (the timer fires early, finds nothing due, and re-arms).
+ */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
@@ -29,7 +35,11 @@ export class TimerHeap {
   private timer: ReturnType<typeof nodeSetTimeout> | null = null;
   private armedFor = Infinity;
 
-  constructor() {
+  /**
+   * `onError` hears of an exception from an entry's `fire()`; the other due entries still fire
+   * and the heap is re-armed whatever happens, so one bad entry never stops every sleeper.
+   */
+  constructor(private readonly onError: (err: unknown, entry: TimerEntry) => void = rethrowLater) {
     // [greenlet helper] The one Node timer follows the program-lifetime rule (keep-alive.ts):
     // once every run() root settled, leftover sleepers no longer hold the process.
     onHoldProcessChange((on) => {
@@ -71,6 +81,12 @@ export class TimerHeap {
 
   private arm(deadline: number): void {
     if (this.timer !== null) nodeClearTimeout(this.timer);
+    if (deadline === Infinity) {
+      // Never due (spawnLater(Infinity)): no Node timer, so it does not hold the process.
+      this.timer = null;
+      this.armedFor = Infinity;
+      return;
+    }
     this.armedFor = deadline;
     const delay = Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil(deadline - now())));
     this.timer = nodeSetTimeout(this.onTimer, delay);
@@ -86,13 +102,20 @@ export class TimerHeap {
   private onTimer = (): void => {
     this.timer = null;
     this.armedFor = Infinity;
-    const due = now() + SLACK_MS;
     const heap = this.heap;
-    while (heap.length !== 0 && heap[0]!.deadline <= due) {
-      const e = this.popMin();
-      e.fire();
+    try {
+      const due = now() + SLACK_MS;
+      while (heap.length !== 0 && heap[0]!.deadline <= due) {
+        const e = this.popMin();
+        try {
+          e.fire();
+        } catch (err) {
+          this.onError(err, e);
+        }
+      }
+    } finally {
+      if (heap.length !== 0 && this.timer === null) this.arm(heap[0]!.deadline);
     }
-    if (heap.length !== 0 && this.timer === null) this.arm(heap[0]!.deadline);
   };
 
   private popMin(): TimerEntry {
@@ -140,4 +163,10 @@ export class TimerHeap {
     heap[i] = e;
     e._heapIndex = i;
   }
+}
+
+function rethrowLater(err: unknown): void {
+  nodeSetTimeout(() => {
+    throw err;
+  }, 0);
 }

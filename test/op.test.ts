@@ -1,6 +1,8 @@
 /**
  * The suspension protocol: what a greenlet may yield and what it gets back, typed.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   config,
@@ -121,16 +123,36 @@ describe('every yieldable kind', () => {
     expect(v).toBe('inner');
   });
 
-  it('a yielded plain iterator runs nested and its return value comes back', async () => {
+  it('a yielded generator object runs nested and its return value comes back', async () => {
     let calls = 0;
-    const iterator: Iterator<unknown, string> = {
-      next: () => (++calls < 3 ? { value: undefined, done: false } : { value: 'it', done: true }),
-    };
+    function* inner() {
+      while (++calls < 3) yield;
+      return 'it';
+    }
     const v = await run(function* () {
-      return (yield iterator) as string;
+      return (yield inner()) as string;
     });
     expect(v).toBe('it');
     expect(calls).toBe(3);
+  });
+
+  it('a yielded plain iterator (not an Op, not a generator) is a TypeError naming the fix, not a busy loop', async () => {
+    let calls = 0;
+    const iterator: Iterator<unknown, string> = {
+      next: () => (++calls, { value: undefined, done: false }),
+    };
+    const err = await run(function* () {
+      try {
+        yield iterator;
+      } catch (e) {
+        return e;
+      }
+      return null;
+    });
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toContain('has a next() method but is not an Op or a generator');
+    expect((err as Error).message).toContain('yield* q.get()');
+    expect(calls).toBe(0);
   });
 
   it('a yielded thenable gives its value', async () => {
@@ -305,26 +327,63 @@ describe('Wait', () => {
   });
 });
 
-describe('dropped Ops', () => {
-  it('an Op created in a greenlet and never started is reported, naming the op', async () => {
-    const text = await captureErrors(() =>
-      run(function* forgetful() {
-        sleep(0.5); // forgot yield*
-        yield* sleep(0);
-      }),
-    );
-    expect(text).toContain('sleep(0.5) was created in <Greenlet');
-    expect(text).toContain('forgetful');
-    expect(text).toContain('yield* sleep(0.5)');
+describe('park() edge cases', () => {
+  it('a Wait whose park() wakes the greenlet at once gives that value', async () => {
+    class AtOnce extends Wait<string> {
+      park(g: Greenlet): void {
+        wake(g, 'now');
+      }
+    }
+    expect(await run(function* () { return yield* new AtOnce(); })).toBe('now');
   });
 
-  it('an Op dropped as the greenlet ends is reported too', async () => {
-    const text = await captureErrors(() =>
-      run(function* () {
-        opFrom(function* () {}, 'myOp()');
-      }),
-    );
-    expect(text).toContain('myOp() was created in');
+  it("a Wait whose park() throws: the error is thrown at the yield and the greenlet goes on", async () => {
+    class Broken extends Wait<string> {
+      park(): void {
+        throw new Error('park broke');
+      }
+    }
+    const out = await run(function* () {
+      let msg = '';
+      try {
+        yield* new Broken();
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      yield* sleep(0.001);
+      return msg;
+    });
+    expect(out).toBe('park broke');
+  });
+});
+
+describe('dropped Ops', () => {
+  it('an Op created in a greenlet and never started is thrown into it at its next switch, naming the op and the fix', async () => {
+    const err = await run(function* forgetful() {
+      sleep(0.5); // forgot yield*
+      try {
+        yield* sleep(0);
+      } catch (e) {
+        return e;
+      }
+      return null;
+    });
+    expect(err).toBeInstanceOf(DroppedOpError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('sleep(0.5) was created in <Greenlet');
+    expect(msg).toContain('forgetful');
+    expect(msg).toContain('write `yield* sleep(0.5)`');
+    expect(msg).toContain('GEVENTJS_DEBUG=1 or config.debug = true');
+  });
+
+  it('an Op dropped as the greenlet ends fails the greenlet', async () => {
+    const g = spawn(function* () {
+      opFrom(function* () {}, 'myOp()');
+    });
+    const text = await captureErrors(async () => { await g.join(); });
+    expect(g.exception).toBeInstanceOf(DroppedOpError);
+    expect((g.exception as Error).message).toContain('myOp() was created in');
+    expect(text).toBe(''); // the join observed the failure: it is the caller's, not printed
   });
 
   it('doneOp is never reported', async () => {
@@ -350,5 +409,101 @@ describe('dropped Ops', () => {
     });
     expect(err).toBeInstanceOf(DroppedOpError);
     expect((err as Error).message).toContain('patchedCall() was created in');
+  });
+});
+
+describe('an Op whose constructor throws is not "dropped"', () => {
+  it('a bad { timeout } throws at the call, and nothing is reported or thrown later', async () => {
+    class Timed extends Wait<void> {
+      constructor(timeout: number) {
+        super();
+        this.expireAfter(timeout, 'Timed({ timeout })');
+      }
+      park(): void {}
+    }
+    const text = await captureErrors(async () => {
+      expect(() => new Timed(-1)).toThrow(RangeError); // outside greenlets
+      const inside = await run(function* () {
+        try {
+          new Timed(NaN);
+        } catch {
+          // handled
+        }
+        yield* sleep(0); // no DroppedOpError here
+        return 'fine';
+      });
+      expect(inside).toBe('fine');
+      await new Promise((r) => setImmediate(r));
+    });
+    expect(text).toBe('');
+  });
+});
+
+describe('await op in a program that imports only a subpath', () => {
+  it("require('geventjs/queue') alone: await q.put() and await q.get() work (no 'greenlet.ts is not loaded')", () => {
+    const queueJs = join(__dirname, '..', 'dist', 'src', 'queue.js');
+    const r = spawnSync(
+      process.execPath,
+      ['-e', `const { Queue } = require(${JSON.stringify(queueJs)}); const q = new Queue();
+        (async () => { await q.put(5); console.log(await q.get()); })();`],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('5');
+  });
+});
+
+describe('forgotten yields in programs', () => {
+  const fixture = join(__dirname, 'fixtures', 'hub-dropped.js');
+  const dist = join(__dirname, '..', 'dist', 'src');
+  function program(mode: string, env: Record<string, string> = {}) {
+    return spawnSync(process.execPath, [fixture, dist, mode], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, GEVENTJS_DEBUG: '', ...env },
+    });
+  }
+
+  it('an Op made outside greenlets and never awaited is reported before the next turn, naming the call and the fix', () => {
+    const r = program('forgotten');
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe(
+      'geventjs: Queue.put() was created outside any greenlet but never started, so it did nothing; ' +
+        '`await` it (`await Queue.put()`), or `yield*` it inside a greenlet' +
+        ' (set GEVENTJS_DEBUG=1 or config.debug = true to see the line that made it)',
+    );
+    expect(lines[1]).toBe('next turn; queue has 0 items');
+    expect(r.status).toBe(0);
+  });
+
+  it('a greenlet spinning on sleep(0) cannot mute the report', () => {
+    const r = program('spinning');
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toContain('Queue.put() was created outside any greenlet but never started');
+    expect(lines[1]).toBe('after 500 ms');
+  });
+
+  it('with GEVENTJS_DEBUG=1 the report shows the line that made it, starting at the user frame', () => {
+    const r = program('forgotten', { GEVENTJS_DEBUG: '1' });
+    expect(r.stderr).toMatch(/\n {2}created at .*hub-dropped\.js:\d+:\d+\)?\n/);
+    expect(r.stderr).not.toMatch(/created at .*(src|dist)[/\\](op|hub|queue)\./);
+    const inside = program('inside', { GEVENTJS_DEBUG: '1' });
+    expect(inside.stdout).toMatch(/write `yield\* Pool\.spawn\(\)`\n {2}created at .*hub-dropped\.js:\d+:\d+\)?\n/);
+  });
+
+  it('Ops that are awaited, run, given to withTimeout/joinall, and kill()/killall() without a wait are never reported', () => {
+    const r = program('started');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(JSON.stringify([1, 2, 'none', 1, true, true]));
+  });
+
+  it('inside a greenlet a dropped Pool.spawn() is thrown at the next switch naming the call and `yield*`; a kill() is not', () => {
+    const r = program('inside');
+    expect(r.stdout).toContain(
+      'true Pool.spawn() was created in <Greenlet "Greenlet-',
+    );
+    expect(r.stdout).toContain('never started, so it did nothing; write `yield* Pool.spawn()`');
+    expect(r.stdout).toContain('job ran: false');
+    expect(r.stderr).toBe('');
   });
 });

@@ -589,7 +589,7 @@ describe('one Op run by two greenlets at once loses nothing', () => {
         await new Promise((r) => setTimeout(r, 50));
       });
       const got = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-      for (const s of settled) if (s.status === 'rejected') expect(String(s.reason)).toMatch(/already waiting in another greenlet/);
+      for (const s of settled) if (s.status === 'rejected') expect(String(s.reason)).toMatch(/is already being waited on by/);
       const left: number[] = [];
       while (!q.empty()) left.push(q.getNowait());
       // Channel: an item nobody took stays with its putter, whose put then times out.

@@ -95,3 +95,21 @@ describe('idle', () => {
     expect(g.value).toBeInstanceOf(GreenletExit);
   });
 });
+
+describe('long sleeps', () => {
+  it('sleep(3e6) (35 days, past 2^31 ms) does not end within milliseconds', async () => {
+    let ended = false;
+    const g = spawn(function* () {
+      yield* sleep(3e6);
+      ended = true;
+    });
+    await run(function* () {
+      yield* sleep(0.05);
+    });
+    expect(ended).toBe(false);
+    expect(g.dead).toBe(false);
+    await run(function* () {
+      yield* g.kill();
+    });
+  });
+});

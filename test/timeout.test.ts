@@ -297,7 +297,8 @@ describe('Timeout and kill', () => {
     const caught: unknown[] = [];
     let timeout: Timeout | null = null;
     const g = spawn(function* () {
-      const t = (timeout = Timeout.start(0.005));
+      // 50 ms, not 5: under load a 5 ms window let the fresh arming fire before the 1 ms sleep ended.
+      const t = (timeout = Timeout.start(0.05));
       try {
         yield* sleep(10);
       } catch (e) {
@@ -327,14 +328,15 @@ describe('Timeout restarted', () => {
     const log: unknown[] = [];
     let timeout: Timeout | null = null;
     const g = spawn(function* () {
-      const t = (timeout = Timeout.start(0.005));
+      // 50 ms, not 5: under load a 5 ms window let the fresh arming fire before the 1 ms sleep ended.
+      const t = (timeout = Timeout.start(0.05));
       try {
         yield* sleep(10);
       } catch (e) {
         log.push(e instanceof GreenletExit ? 'killed' : e);
       } finally {
         t.cancel(); // withdraws the firing queued behind the kill
-        t.start(); // a fresh 5 ms: the old firing must stay withdrawn
+        t.start(); // a fresh 50 ms: the old firing must stay withdrawn
         try {
           yield* sleep(0.001);
           log.push('slept');
@@ -425,3 +427,59 @@ describe('bad input', () => {
     expect(msg).toMatch(/already running; cancel\(\) it before start\(\) again/);
   });
 });
+
+describe('long limits', () => {
+  it('Timeout.start(30 days) does not fire within milliseconds (it once wrapped past 2^31 ms)', async () => {
+    const out = await run(function* () {
+      const t = Timeout.start(30 * 86400);
+      try {
+        yield* sleep(0.05);
+        return t.pending ? 'still pending' : 'not pending';
+      } catch (e) {
+        return e === t ? 'fired' : String(e);
+      } finally {
+        t.cancel();
+      }
+    });
+    expect(out).toBe('still pending');
+  });
+
+  it('withTimeout(1e9, op) and Timeout(Infinity) let the op finish', async () => {
+    const v = await withTimeout(1e9, opOf(function* () {
+      yield* sleep(0.02);
+      return 'done';
+    }));
+    expect(v).toBe('done');
+    const w = await run(function* () {
+      using t = Timeout.start(Infinity);
+      yield* sleep(0.01);
+      return t.pending;
+    });
+    expect(w).toBe(false); // Infinity is never armed
+  });
+
+  it('an exception class whose constructor throws: that error lands in the greenlet, the heap goes on', async () => {
+    let made = 0;
+    class Bad extends Error {
+      constructor() {
+        super('x');
+        if (++made > 1) throw new Error('constructor broke'); // the check at start() passes
+      }
+    }
+    const out = await run(function* () {
+      Timeout.start(0.01, Bad);
+      try {
+        yield* sleep(1);
+        return 'slept';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(out).toBe('constructor broke');
+    expect(await run(function* () { yield* sleep(0.01); return 'heap alive'; })).toBe('heap alive');
+  });
+});
+
+function opOf<T>(fn: () => Generator<unknown, T, unknown>) {
+  return fn;
+}
