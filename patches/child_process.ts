@@ -213,7 +213,15 @@ class SyncRun {
     });
     child.on('close', (status: number | null, signal: NodeJS.Signals | null) => {
       this.clearTimer();
-      if (child.pid !== undefined) this.out.ok(buildResult(child, this.got, status, signal, o.encoding));
+      if (child.pid === undefined) return;
+      let result: SpawnSyncReturns<any>;
+      try {
+        result = buildResult(child, this.got, status, signal, o.encoding);
+      } catch (e) {
+        this.out.fail(e); // an unknown encoding: spawnSync throws it once the child is done, so do we
+        return;
+      }
+      this.out.ok(result);
     });
     this.feedInput();
   }

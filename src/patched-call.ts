@@ -99,15 +99,22 @@ function firstFileName(_err: Error, sites: NodeJS.CallSite[]): string | null {
 export function callerFile(fn: Function): string | null {
   const limit = Error.stackTraceLimit;
   const prepare = Error.prepareStackTrace;
-  Error.stackTraceLimit = 1;
-  Error.prepareStackTrace = firstFileName;
   try {
+    Error.stackTraceLimit = 1;
+    Error.prepareStackTrace = firstFileName;
     const holder: { stack?: unknown } = {};
     Error.captureStackTrace(holder, fn);
-    return (holder.stack as string | null | undefined) ?? null;
+    const file = holder.stack;
+    return typeof file === 'string' ? file : null;
+  } catch {
+    return null; // a frozen Error: the caller counts as the user's own code
   } finally {
-    Error.prepareStackTrace = prepare;
-    Error.stackTraceLimit = limit;
+    try {
+      Error.prepareStackTrace = prepare;
+      Error.stackTraceLimit = limit;
+    } catch {
+      // frozen: nothing was changed
+    }
   }
 }
 

@@ -26,7 +26,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { Event } from './event.js';
 import { describeValue, ownOptions } from './arg-checks.js';
-import { Op, checkTimeout, opFrom } from './op.js';
+import { Op, checkTimeout, opFrom, untrack } from './op.js';
 import { Timeout } from './timeout.js';
 
 // Captured at load: the monkey patch later wraps functions on this shared module.
@@ -408,23 +408,41 @@ export class PipeReader<O extends Output = Output> {
  * p.stdin!.write('hello'); p.stdin!.close();
  */
 export class PipeWriter {
+  /** Set when the stream has drained or closed; cleared by a writer before it waits. */
+  private readonly drained = new Event();
+
   /** @internal */
   constructor(private readonly stream: Writable) {
     // A child that exits without reading its input gives EPIPE: Python ignores it in communicate.
-    stream.on('error', ignore);
+    stream.on('error', () => this.drained.set());
+    stream.on('drain', () => this.drained.set());
+    stream.once('close', () => this.drained.set());
   }
 
   /**
-   * Queues `data` for the child (Node buffers it; the child reads at its own pace).
+   * Sends `data` to the child. It is queued at once; `yield*` the returned Op to wait until the
+   * child has taken enough of what is queued (the pipe's backpressure, as Python's blocking
+   * write): a loop that writes more than the child reads then stays bounded. Left unyielded,
+   * the data is still sent (that is not an error).
    *
    * @example
-   * p.stdin!.write(Buffer.from('x'));
+   * for (const chunk of chunks) yield* p.stdin!.write(chunk);
    */
-  write(data: string | Uint8Array): void {
+  write(data: string | Uint8Array): Op<void> {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
       throw new TypeError(`PipeWriter.write(data) needs a string or a Buffer, got ${describeValue(data)}`);
     }
-    this.stream.write(data);
+    const stream = this.stream;
+    const drained = this.drained;
+    stream.write(data);
+    const op = opFrom(function* () {
+      while (stream.writableNeedDrain && !stream.destroyed) {
+        drained.clear();
+        yield* drained.wait();
+      }
+    }, 'PipeWriter.write()');
+    untrack(op); // waiting is optional: an unyielded write is not a forgotten one
+    return op;
   }
 
   /**

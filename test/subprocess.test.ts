@@ -442,6 +442,19 @@ describe('pipes: backpressure and incremental reads', () => {
     expect(n).toEqual([300000, '300000\n']);
   });
 
+  it('yield* stdin.write() waits while the child has not taken the data; unyielded it still sends', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', 'sleep 0.2; wc -c'], { stdin: PIPE, stdout: PIPE, text: true });
+      yield* p.stdin!.write(Buffer.alloc(4 * 1024 * 1024));
+      const queuedAfter = p.child.stdin!.writableLength;
+      p.stdin!.write('tail'); // not yielded: queued anyway, and no dropped-op error
+      const [out] = yield* p.communicate();
+      return [queuedAfter, out];
+    });
+    expect(r[0]).toBeLessThanOrEqual(64 * 1024);
+    expect(r[1]).toBe(`${4 * 1024 * 1024 + 4}\n`);
+  });
+
   it('stderr: STDOUT with an inherited stdout writes to the parent\'s stdout, as Python does', () => {
     const script = `
       const { run } = require(${JSON.stringify(join(__dirname, '../dist/src/index.js'))});
