@@ -536,14 +536,14 @@ type OutputOfFlags<T, E> = [E] extends [undefined]
 /**
  * A child process (Python's `subprocess.Popen`), started at once with Node's original
  * `child_process.spawn`. Blocking calls (`wait`, `communicate`, the pipes' reads) are Ops.
- * Its output is typed by its options: strings with `text`/`encoding`, Buffers without.
+ * Its output type `O` is chosen by the options given to `new Popen` (see PopenConstructor).
  *
  * @example
  * const p = new Popen(['ls', '-l'], { stdout: PIPE, text: true });
  * const [out] = yield* p.communicate(); // out: string | null
  * console.log(p.returncode, out);
  */
-export class Popen<const Opts extends PopenOptions = {}> {
+class PopenProcess<O extends Output = Output> {
   /** The command as given. */
   readonly args: string | string[];
   /** The child's process id (undefined when it could not start). */
@@ -553,9 +553,9 @@ export class Popen<const Opts extends PopenOptions = {}> {
   /** Write end of its stdin when `stdin: PIPE`. */
   readonly stdin: PipeWriter | null = null;
   /** Read end of its stdout when `stdout: PIPE` (stderr joins it with `stderr: STDOUT`). */
-  readonly stdout: PipeReader<OutputFor<Opts>> | null = null;
+  readonly stdout: PipeReader<O> | null = null;
   /** Read end of its stderr when `stderr: PIPE`. */
-  readonly stderr: PipeReader<OutputFor<Opts>> | null = null;
+  readonly stderr: PipeReader<O> | null = null;
   /** The Node ChildProcess underneath. */
   readonly child: ChildProcess;
 
@@ -564,7 +564,7 @@ export class Popen<const Opts extends PopenOptions = {}> {
   private readonly err: Collected | null = null;
   private spawnError: Error | null = null;
 
-  constructor(args: string | string[], opts?: Opts) {
+  constructor(args: string | string[], opts?: PopenOptions) {
     checkArgs(args);
     const o = readOptions<PopenOptions>(opts, 'Popen(args, opts)');
     this.args = args;
@@ -648,7 +648,7 @@ export class Popen<const Opts extends PopenOptions = {}> {
    * @example
    * const [out, err] = yield* p.communicate('some input', { timeout: 10 });
    */
-  communicate(input?: string | Uint8Array | null, opts?: TimeoutOption): Op<[OutputFor<Opts> | null, OutputFor<Opts> | null]> {
+  communicate(input?: string | Uint8Array | null, opts?: TimeoutOption): Op<[O | null, O | null]> {
     const o = readOptions(opts, 'Popen.communicate(input, opts)');
     this.sendInput(input);
     const self = this;
@@ -753,6 +753,40 @@ export class Popen<const Opts extends PopenOptions = {}> {
     this.sendSignal('SIGKILL');
   }
 }
+// Errors and util.inspect show the name users write.
+Object.defineProperty(PopenProcess, 'name', { value: 'Popen' });
+
+/**
+ * What `new Popen(...)` is typed as: the options given decide the output type (`OutputFor`).
+ *
+ * @example
+ * const make: PopenConstructor = Popen;
+ */
+export interface PopenConstructor {
+  new <const Opts extends PopenOptions = {}>(args: string | string[], opts?: Opts): Popen<OutputFor<Opts>>;
+  readonly prototype: Popen;
+}
+
+/**
+ * A child process (Python's `subprocess.Popen`); `O` is its output type, `Buffer | string` for
+ * the bare type, which therefore takes a Popen made with any options.
+ *
+ * @example
+ * function logPid(p: Popen) { console.log(p.pid); }
+ */
+export type Popen<O extends Output = Output> = PopenProcess<O>;
+
+/**
+ * A child process (Python's `subprocess.Popen`), started at once with Node's original
+ * `child_process.spawn`. Blocking calls (`wait`, `communicate`, the pipes' reads) are Ops.
+ * Its output is typed by its options: strings with `text`/`encoding`, Buffers without.
+ *
+ * @example
+ * const p = new Popen(['ls', '-l'], { stdout: PIPE, text: true });
+ * const [out] = yield* p.communicate(); // out: string | null
+ * console.log(p.returncode, out);
+ */
+export const Popen: PopenConstructor = PopenProcess as unknown as PopenConstructor;
 
 /** Runs `body` under a time limit: true when it finished, false when the limit ran out first. */
 function* withTimeout(body: () => Iterator<unknown, unknown, unknown>, seconds: number | null | undefined): Generator<unknown, boolean, unknown> {

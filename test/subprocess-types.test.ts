@@ -37,6 +37,11 @@ function* typed(flag: boolean) {
   expectTypeOf(v10).toEqualTypeOf<Buffer>();
   const v11 = yield* new Popen(['true']).communicate();
   expectTypeOf(v11).toEqualTypeOf<[Buffer | null, Buffer | null]>();
+  const anyPopen: Popen = text; // the bare type takes a Popen of any options
+  const anyRaw: Popen = raw;
+  expectTypeOf(anyPopen.stdout).toEqualTypeOf<PipeReader<Output> | null>();
+  expectTypeOf(text).toEqualTypeOf<Popen<string>>();
+  void anyRaw;
 
   const r = yield* runCmd(['echo'], { captureOutput: true, encoding: 'utf8' });
   expectTypeOf(r).toEqualTypeOf<CompletedProcess<string>>();
