@@ -188,6 +188,8 @@ export class FileNotFoundError extends Error {
  */
 export const PIPE_BUFFER_LIMIT = 1024 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Output read from one pipe (or two, for `stderr: STDOUT`) and not yet taken. The pipes are
  * paused while PIPE_BUFFER_LIMIT bytes wait unread and no reader asks for more.
@@ -196,8 +198,13 @@ class Collected {
   private chunks: Buffer[] = [];
   /** Bytes buffered. */
   size = 0;
+  /** Index of the first chunk still buffered (taken ones before it are dropped lazily). */
+  private head = 0;
   /** Bytes at the front already searched for a newline (readline stays linear). */
   private scanned = 0;
+  /** Where that search resumes: a chunk index, and the buffered offset at which it starts. */
+  private scanIdx = 0;
+  private scanPos = 0;
   private readonly sources: Readable[] = [];
   private open = 0;
   /** Greenlets waiting for more than is buffered: while there are any, the pipes flow. */
@@ -254,15 +261,20 @@ class Collected {
     }
   }
 
-  /** Offset just past the first newline, or -1; resumes the search where the last one ended. */
+  /**
+   * Offset just past the first newline, or -1. The search resumes at the chunk where the last
+   * one stopped, so a long line arriving in many small pieces costs linear time.
+   */
   lineEnd(): number {
-    let pos = 0;
-    for (const c of this.chunks) {
-      if (pos + c.length > this.scanned) {
-        const i = c.indexOf(10, Math.max(0, this.scanned - pos));
-        if (i >= 0) return pos + i + 1;
-      }
+    const chunks = this.chunks;
+    let pos = this.scanPos;
+    for (let i = this.scanIdx; i < chunks.length; i++) {
+      const c = chunks[i];
+      const j = c.indexOf(10, Math.max(0, this.scanned - pos));
+      if (j >= 0) return pos + j + 1;
       pos += c.length;
+      this.scanIdx = i + 1;
+      this.scanPos = pos;
     }
     this.scanned = this.size;
     return -1;
@@ -270,36 +282,44 @@ class Collected {
 
   /** Removes and returns the first `n` bytes (all of them when n >= size). */
   take(n: number): Buffer {
+    const chunks = this.chunks;
     let out: Buffer;
     if (n >= this.size) {
-      out = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+      out = chunks.length - this.head === 1 ? chunks[this.head] : Buffer.concat(chunks.slice(this.head), this.size);
       this.chunks = [];
+      this.head = 0;
     } else {
       out = Buffer.allocUnsafe(n);
       let off = 0;
       while (off < n) {
-        const c = this.chunks[0];
+        const c = chunks[this.head];
         const need = n - off;
         if (c.length <= need) {
           c.copy(out, off);
           off += c.length;
-          this.chunks.shift();
+          chunks[this.head++] = EMPTY; // dropped by index, not shift(): many small chunks stay linear
         } else {
           c.copy(out, off, 0, need);
-          this.chunks[0] = c.subarray(need);
+          chunks[this.head] = c.subarray(need);
           off = n;
         }
+      }
+      if (this.head > 1024 && this.head * 2 > chunks.length) {
+        this.chunks = chunks.slice(this.head);
+        this.head = 0;
       }
     }
     this.size -= out.length;
     this.scanned = Math.max(0, this.scanned - out.length);
+    this.scanIdx = this.head;
+    this.scanPos = 0;
     this.regulate();
     return out;
   }
 
   /** A copy of what is buffered, left in place (for TimeoutExpired). */
   peek(): Buffer {
-    return Buffer.concat(this.chunks, this.size);
+    return Buffer.concat(this.head === 0 ? this.chunks : this.chunks.slice(this.head), this.size);
   }
 }
 

@@ -408,6 +408,42 @@ describe('pipes: backpressure and incremental reads', () => {
     expect(r.limited).toEqual(['abcd', 'ef\n']);
   });
 
+  it('lines and reads that span many small arrivals come out whole and in order (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.stringMatching(/^[a-c\n]{0,12}$/), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.oneof(fc.constant(-1), fc.integer({ min: 1, max: 7 })), { minLength: 1, maxLength: 30 }),
+        async (pieces, plan) => {
+          // The child writes each piece separately, with a pause, so they arrive as separate chunks.
+          const script = `const p = ${JSON.stringify(pieces)}; let i = 0;
+            const next = () => { if (i === p.length) return; process.stdout.write(p[i++]); setTimeout(next, 2); }; next();`;
+          const got = await run(function* () {
+            const child = new Popen([process.execPath, '-e', script], { stdout: PIPE, text: true });
+            const parts: string[] = [];
+            for (const step of plan) parts.push(step < 0 ? yield* child.stdout!.readline() : yield* child.stdout!.read(step));
+            const rest = yield* child.stdout!.read();
+            yield* child.wait();
+            return { parts, rest };
+          });
+          const all = pieces.join('');
+          expect(got.parts.join('') + got.rest).toBe(all);
+          let at = 0;
+          plan.forEach((step, i) => {
+            const part = got.parts[i];
+            if (step < 0) {
+              const nl = all.indexOf('\n', at);
+              expect(part).toBe(nl < 0 ? all.slice(at) : all.slice(at, nl + 1));
+            } else {
+              expect(part).toBe(all.slice(at, at + step));
+            }
+            at += part.length;
+          });
+        },
+      ),
+      { numRuns: 15 },
+    );
+  }, 60_000);
+
   it('a readline interrupted by a Timeout consumes nothing: the next readline gets the line', async () => {
     const r = await run(function* () {
       const p = new Popen(['sh', '-c', 'echo early; sleep 0.3; echo late'], { stdout: PIPE, text: true });
