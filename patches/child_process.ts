@@ -30,6 +30,7 @@ import { getcurrent } from '../src/hub.js';
 import { toOp } from '../src/op.js';
 import { PatchedCall, keepsNodeBehaviour, showArg, type Outcome } from '../src/patched-call.js';
 import { describeValue } from '../src/arg-checks.js';
+import { holdChild } from '../src/subprocess.js';
 import { nodeSetTimeout, nodeClearTimeout } from '../src/originals.js';
 import type { AddFn, PatchSpec, WrapFn } from '../src/monkey.js';
 
@@ -38,6 +39,9 @@ type AnyOptions = Record<string, any>;
 
 /** spawnSync's default maxBuffer (1 MiB), which its async emulation must enforce too. */
 const MAX_BUFFER = 1024 * 1024;
+
+/** The longest delay Node's setTimeout keeps as given (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 0x7fffffff;
 
 /** A sync call's arguments once read as Node reads them. `args` is left for spawn to check. */
 interface SyncForm {
@@ -200,9 +204,7 @@ class SyncRun {
 
   start(): void {
     const { child, o } = this;
-    if (typeof o.timeout === 'number' && o.timeout > 0) {
-      this.timer = nodeSetTimeout(() => this.stop('ETIMEDOUT'), o.timeout);
-    }
+    if (typeof o.timeout === 'number' && o.timeout > 0) this.arm(o.timeout);
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return; // a failed kill of a live child, not a failed start
       this.clearTimer();
@@ -270,6 +272,15 @@ class SyncRun {
     for (const s of child.stdio) (s as { destroy?: () => void } | null)?.destroy?.();
   }
 
+  /**
+   * Node's setTimeout turns a delay past 2^31-1 ms into 1 ms; spawnSync's libuv timer does
+   * not. A long timeout is therefore armed in steps.
+   */
+  private arm(ms: number): void {
+    const step = Math.min(ms, MAX_TIMER_MS);
+    this.timer = nodeSetTimeout(() => (ms > step ? this.arm(ms - step) : this.stop('ETIMEDOUT')), step);
+  }
+
   private clearTimer(): void {
     if (this.timer !== null) nodeClearTimeout(this.timer);
     this.timer = null;
@@ -296,6 +307,7 @@ function runSync(spawn: Spawn, form: SyncForm, out: Outcome<SpawnSyncReturns<any
     }
     throw e;
   }
+  holdChild(child);
   const run = new SyncRun(child, o, out);
   run.start();
   return () => run.stop(null);

@@ -26,11 +26,40 @@ import { constants as bufferConstants } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { Event } from './event.js';
 import { describeValue, ownOptions } from './arg-checks.js';
+import { holdProcess, releaseProcess, type Refable } from './keep-alive.js';
 import { Op, checkTimeout, opFrom, untrack } from './op.js';
 import { Timeout } from './timeout.js';
 
 // Captured at load: the monkey patch later wraps functions on this shared module.
 const nodeSpawn = childProcess.spawn;
+
+/**
+ * Registers a child geventjs started for a greenlet with the keep-alive registry: once every
+ * `run()` root has settled it no longer holds the process open. Its pipes are sockets with
+ * their own hold on the event loop, so they are switched with it. Released at 'close' (or a
+ * failed start).
+ *
+ * @example
+ * const child = nodeSpawn(file, args, options);
+ * holdChild(child);
+ */
+export function holdChild(child: ChildProcess): void {
+  const handle: Refable = {
+    ref() {
+      child.ref();
+      for (const s of child.stdio) (s as { ref?: () => void } | null)?.ref?.();
+    },
+    unref() {
+      child.unref();
+      for (const s of child.stdio) (s as { unref?: () => void } | null)?.unref?.();
+    },
+  };
+  holdProcess(handle);
+  child.once('close', () => releaseProcess(handle));
+  child.once('error', () => {
+    if (child.pid === undefined) releaseProcess(handle);
+  });
+}
 
 /**
  * Connect the stream to a pipe the parent reads or writes (`p.stdout`, `p.stdin`, ...).
@@ -600,6 +629,7 @@ class PopenProcess<O extends Output = Output> {
     const child = nodeSpawn(file, argv, spawnOptions as childProcess.SpawnOptions);
     this.child = child;
     this.pid = child.pid;
+    holdChild(child);
     child.once('error', (e: NodeJS.ErrnoException) => this.onSpawnError(e));
     child.once('exit', (code, signal) => this.onExit(code, signal));
     if (child.stdin) this.stdin = new PipeWriter(child.stdin);

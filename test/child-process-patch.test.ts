@@ -9,7 +9,7 @@
  *    the CLI; markCooperative / GEVENTJS_COOPERATIVE and markBlocking change the rule.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ describe('patched child_process against Node', () => {
   it('every argument form of spawnSync, execFileSync, execSync, spawn, exec and execFile gives what Node gives', async () => {
     const lines = jsonLines(await node([fixture('cp-diff.js')]));
     const { uid } = lines.pop();
-    expect(lines.length).toBe(86);
+    expect(lines.length).toBe(87);
     for (const { name, sync, green } of lines) expect({ name, green }).toEqual({ name, green: sync });
     const byName = (prefix: string) => lines.filter((l) => l.name.startsWith(prefix));
     // The options after a null or undefined args list are kept: uid, env, cwd, input.
@@ -168,4 +168,23 @@ describe('sync calls from packages keep Node behaviour inside greenlets', () => 
   it('under -r geventjs/patch', () => check(['-r', patch, 'main.js']), 60_000);
   it('under --import geventjs/patch', () => check(['--import', patch, 'main.js']), 60_000);
   it('under the geventjs CLI', () => check([path.join(root, 'dist/bin/geventjs.js'), 'main.js']), 60_000);
+});
+
+describe('children started for greenlets and the program lifetime', () => {
+  it('once the registry lets go, a greenlet waiting on a child does not keep the program running', async () => {
+    // The kill timer (10 s) is far below the children's 30 s: a held process fails the test.
+    const pidFile = path.join(mkdtempSync(path.join(tmpdir(), 'geventjs-keepalive-')), 'pid');
+    const r = await new Promise<Ran>((resolve) => {
+      execFile(process.execPath, [fixture('cp-keepalive.js'), pidFile], { cwd: root, timeout: 10_000 }, (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
+        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+      });
+    });
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    for (const l of lines) if (l.popen) process.kill(l.popen, 'SIGKILL'); // end the orphans
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    rmSync(path.dirname(pidFile), { recursive: true, force: true });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lines).toEqual([{ popen: expect.any(Number) }, { released: true }]);
+  }, 30_000);
 });
