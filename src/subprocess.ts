@@ -28,6 +28,7 @@ import { Event } from './event.js';
 import { describeValue, ownOptions } from './arg-checks.js';
 import { holdProcess, releaseProcess, type Refable } from './keep-alive.js';
 import { Op, checkTimeout, opFrom, untrack } from './op.js';
+import { now } from './originals.js';
 import { Timeout } from './timeout.js';
 
 // Captured at load: the monkey patch later wraps functions on this shared module.
@@ -275,6 +276,12 @@ class Collected {
       if (flow && s.isPaused()) s.resume();
       else if (!flow && !s.isPaused()) s.pause();
     }
+  }
+
+  /** While held (communicate), the pipes flow whatever is buffered: every pipe is read at once. */
+  hold(on: boolean): void {
+    this.wanting += on ? 1 : -1;
+    this.regulate();
   }
 
   /** Waits until more bytes arrive or the pipes close; the pipes flow meanwhile. */
@@ -703,10 +710,19 @@ class PopenProcess<O extends Output = Output> {
     this.sendInput(input);
     const self = this;
     return opFrom(function* () {
-      const deadline = o.timeout == null ? null : Date.now() + o.timeout * 1000;
-      const left = () => (deadline === null ? null : Math.max(0, deadline - Date.now()) / 1000);
-      if (self.out) yield* self.drain(self.out, left, o.timeout);
-      if (self.err) yield* self.drain(self.err, left, o.timeout);
+      const deadline = o.timeout == null ? null : now() + o.timeout * 1000;
+      const left = () => (deadline === null ? null : Math.max(0, deadline - now()) / 1000);
+      // Both pipes flow for the whole call: reading one to its end while the other is paused
+      // would deadlock a child that fills the other first.
+      self.out?.hold(true);
+      self.err?.hold(true);
+      try {
+        if (self.out) yield* self.drain(self.out, left, o.timeout);
+        if (self.err) yield* self.drain(self.err, left, o.timeout);
+      } finally {
+        self.out?.hold(false);
+        self.err?.hold(false);
+      }
       yield* self.waitFor(self.exited, left(), o.timeout);
       self.finish();
       return [self.stdout ? self.stdout.takeAll() : null, self.stderr ? self.stderr.takeAll() : null];

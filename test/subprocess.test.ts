@@ -366,6 +366,15 @@ describe('pipes: backpressure and incremental reads', () => {
     expect(r.head).toEqual(Buffer.alloc(65536));
   });
 
+  it('communicate reads both pipes at once: a child that fills stderr before it writes stdout finishes', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', 'head -c 3000000 /dev/zero >&2; echo done'], { stdout: PIPE, stderr: PIPE });
+      const [out, err] = yield* p.communicate(null, { timeout: 20 });
+      return [String(out), (err as Buffer).length, p.returncode];
+    });
+    expect(r).toEqual(['done\n', 3000000, 0]);
+  }, 30_000);
+
   it('text mode: a TimeoutExpired past the limit carries a bounded string, not a V8 string error', async () => {
     const err = await run(function* () {
       const p = new Popen(['sh', '-c', 'yes'], { stdout: PIPE, text: true });
