@@ -168,6 +168,34 @@ describe('sync calls from packages keep Node behaviour inside greenlets', () => 
   it('under -r geventjs/patch', () => check(['-r', patch, 'main.js']), 60_000);
   it('under --import geventjs/patch', () => check(['--import', patch, 'main.js']), 60_000);
   it('under the geventjs CLI', () => check([path.join(root, 'dist/bin/geventjs.js'), 'main.js']), 60_000);
+
+  it('ESM: a package of ES modules keeps Node behaviour, the main module gets Ops, markBlocking takes a file URL', async () => {
+    mkdirSync(path.join(dir, 'node_modules', 'esm-helper'), { recursive: true });
+    writeFileSync(
+      path.join(dir, 'node_modules', 'esm-helper', 'package.json'),
+      JSON.stringify({ name: 'esm-helper', type: 'module', exports: './index.js' }),
+    );
+    writeFileSync(
+      path.join(dir, 'node_modules', 'esm-helper', 'index.js'),
+      `import { execSync } from 'node:child_process';\nexport const version = () => execSync('echo esm-pkg').toString().trim();\n`,
+    );
+    writeFileSync(path.join(dir, 'legacy.mjs'), `import cp from 'node:child_process';\nexport const run = () => cp.execSync('echo legacy-esm').toString().trim();\n`);
+    writeFileSync(path.join(dir, 'main.mjs'), `
+      import { execSync } from 'node:child_process';
+      import { version } from 'esm-helper';
+      import { run as legacy } from './legacy.mjs';
+      import geventjs from ${JSON.stringify(path.join(dist, 'index.js'))};
+      import calls from ${JSON.stringify(path.join(dist, 'patched-call.js'))};
+      calls.markBlocking(new URL('./legacy.mjs', import.meta.url).href);
+      await geventjs.run(function* () {
+        const own = String(yield execSync('echo own-esm')).trim();
+        console.log(JSON.stringify({ own, pkg: version(), legacy: legacy() }));
+      });
+    `);
+    const r = await node(['--import', patch, 'main.mjs'], { cwd: dir, env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ own: 'own-esm', pkg: 'esm-pkg', legacy: 'legacy-esm' });
+  }, 60_000);
 });
 
 describe('children started for greenlets and the program lifetime', () => {
