@@ -46,7 +46,7 @@ describe('patched child_process against Node', () => {
   it('every argument form of spawnSync, execFileSync, execSync, spawn, exec and execFile gives what Node gives', async () => {
     const lines = jsonLines(await node([fixture('cp-diff.js')]));
     const { uid } = lines.pop();
-    expect(lines.length).toBe(87);
+    expect(lines.length).toBe(93);
     for (const { name, sync, green } of lines) expect({ name, green }).toEqual({ name, green: sync });
     const byName = (prefix: string) => lines.filter((l) => l.name.startsWith(prefix));
     // The options after a null or undefined args list are kept: uid, env, cwd, input.
