@@ -129,16 +129,19 @@ function checkSyncOptions(o: AnyOptions): void {
   }
 }
 
-/** The error spawnSync puts in `result.error`: syscall 'spawnSync <file>'. */
-function syncError(code: string, child: ChildProcess): NodeJS.ErrnoException {
-  const file = child.spawnfile;
+/** The error spawnSync puts in `result.error`: syscall 'spawnSync <file>', argv after the file. */
+function spawnSyncError(code: string, file: string, argv: string[]): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException & { spawnargs?: string[] } = new Error(`spawnSync ${file} ${code}`);
-  err.errno = -(constants.errno as Record<string, number>)[code];
+  err.errno = -((constants.errno as Record<string, number>)[code] ?? 0);
   err.code = code;
   err.syscall = `spawnSync ${file}`;
   err.path = file;
-  err.spawnargs = child.spawnargs.slice(1);
+  err.spawnargs = argv.slice(1);
   return err;
+}
+
+function syncError(code: string, child: ChildProcess): NodeJS.ErrnoException {
+  return spawnSyncError(code, child.spawnfile, child.spawnargs);
 }
 
 /** What one run has read so far, and the error that stopped it (the first one counts). */
@@ -171,14 +174,9 @@ function buildResult(
 }
 
 /** A child that never started: spawnSync reports pid 0 and no output. */
-function failedResult(file: string, args: string[], code: string): SpawnSyncReturns<Buffer> {
-  const err: NodeJS.ErrnoException & { spawnargs?: string[] } = new Error(`spawnSync ${file} ${code}`);
-  err.errno = -((constants.errno as Record<string, number>)[code] ?? 0);
-  err.code = code;
-  err.syscall = `spawnSync ${file}`;
-  err.path = file;
-  err.spawnargs = args.slice(1);
-  return { error: err, status: null, signal: null, output: null, pid: 0, stdout: null, stderr: null } as unknown as SpawnSyncReturns<Buffer>;
+function failedResult(file: string, argv: string[], code: string): SpawnSyncReturns<Buffer> {
+  const error = spawnSyncError(code, file, argv);
+  return { error, status: null, signal: null, output: null, pid: 0, stdout: null, stderr: null } as unknown as SpawnSyncReturns<Buffer>;
 }
 
 /** spawnSync's stdio as an array of three or more; unset entries are pipes, as in Node. */
