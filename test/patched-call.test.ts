@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { spawn, joinall, Timeout, DroppedOpError, sleep } from '../src/index.js';
-import { PatchedCall, showArg } from '../src/patched-call.js';
+import { captureErrors } from './capture-errors.js';
+import {
+  PatchedCall, callerFile, keepsNodeBehaviour, markBlocking, markCooperative, packageOf, showArg,
+} from '../src/patched-call.js';
 
 // A stand-in for a Node callback call: finishes after `ms` with `value`, counting cancels.
 function fakeCall(ms: number, value: string, log: { started: number; stopped: number }) {
@@ -35,7 +38,7 @@ describe('PatchedCall', () => {
         throw new TypeError('bad argument');
       });
     });
-    await joinall([failing, throwing]);
+    await captureErrors(async () => joinall([failing, throwing])); // failing on purpose: keep the run's output clean
     expect((failing.exception as Error).message).toBe('nope');
     expect(throwing.exception).toBeInstanceOf(TypeError);
   });
@@ -46,7 +49,7 @@ describe('PatchedCall', () => {
       fakeCall(1, 'x', log);
       yield* sleep(0);
     });
-    await joinall([g]);
+    await captureErrors(async () => joinall([g]));
     expect(g.exception).toBeInstanceOf(DroppedOpError);
     expect((g.exception as Error).message).toContain("fake(1)");
     expect((g.exception as Error).message).toContain("monkey.getOriginal('fake', 'call')");
@@ -92,5 +95,34 @@ describe('showArg', () => {
     expect(showArg(3)).toBe('3');
     expect(showArg({ a: 1 })).toBe('{...}');
     expect(showArg([1])).toBe('[...]');
+  });
+});
+
+describe('the node_modules rule', () => {
+  it('packageOf names the innermost package, scoped or not, in paths and file URLs', () => {
+    expect(packageOf('/app/node_modules/execa/index.js')).toBe('execa');
+    expect(packageOf('/app/node_modules/@scope/pkg/lib/a.js')).toBe('@scope/pkg');
+    expect(packageOf('/app/node_modules/a/node_modules/b/x.js')).toBe('b');
+    expect(packageOf('file:///app/node_modules/esm-pkg/x.mjs')).toBe('esm-pkg');
+    expect(packageOf('/app/src/node_modules_notes.js')).toBe(null);
+    expect(packageOf('/app/src/main.js')).toBe(null);
+  });
+
+  it("callerFile gives the file of the patched function's caller, and this file's calls keep getting Ops", () => {
+    function patched(): string | null {
+      return callerFile(patched);
+    }
+    function keeps(): boolean {
+      return keepsNodeBehaviour(keeps);
+    }
+    expect(patched()).toBe(__filename);
+    expect(keeps()).toBe(false);
+  });
+
+  it('markCooperative and markBlocking refuse what is not a package name or an absolute path', () => {
+    expect(() => markCooperative('')).toThrow(TypeError);
+    expect(() => markCooperative('/x/node_modules/p')).toThrow(/package name such as 'my-pkg'/);
+    expect(() => markBlocking('relative/file.js')).toThrow(/absolute file or directory path \(e\.g\. __filename\)/);
+    expect(() => markBlocking(42 as unknown as string)).toThrow(TypeError);
   });
 });

@@ -5,6 +5,7 @@
  * fan-out with random kills and timeouts leaves no child behind).
  */
 import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { GreenletExit, Timeout, joinall, run, sleep, spawn } from '../src/index.js';
 import {
   CalledProcessError, CompletedProcess, DEVNULL, FileNotFoundError, PIPE, Popen, STDOUT, TimeoutExpired,
-  call, checkCall, checkOutput, run as runCmd,
+  PIPE_BUFFER_LIMIT, call, checkCall, checkOutput, run as runCmd,
 } from '../src/subprocess.js';
 
 /** True while a process with this pid exists (a zombie counts: it is not reaped yet). */
@@ -296,7 +297,7 @@ describe('bad input', () => {
     expect(() => new Popen([])).toThrow(/argument list is empty/);
     expect(() => new Popen(['true'], { stdout: STDOUT })).toThrow(/STDOUT is only allowed for stderr/);
     expect(() => new Popen(['true'], { stdout: 'pipe' as never })).toThrow(TypeError);
-    expect(() => new Popen(['true'], null as never)).toThrow(/options object/);
+    expect(() => new Popen(['true'], 'x' as never)).toThrow(/options object/);
     expect(() => runCmd(['true'], { captureOutput: true, stdout: PIPE })).toThrow(RangeError);
   });
 
@@ -309,5 +310,203 @@ describe('bad input', () => {
       expect(() => p.wait({ timeout: -1 })).toThrow(RangeError);
       yield* p.wait();
     });
+  });
+});
+
+describe('options are own properties only', () => {
+  it('shell, env, timeout and text planted on Object.prototype are never read', async () => {
+    const planted: Record<string, unknown> = {
+      shell: true,
+      env: { POLLUTED: '1', NODE_OPTIONS: '--require /nonexistent/evil.js', PATH: process.env.PATH },
+      timeout: 0.001,
+      text: true,
+      cwd: '/nonexistent/planted-dir',
+      check: true,
+    };
+    const proto = Object.prototype as Record<string, unknown>;
+    let r: unknown;
+    try {
+      for (const [k, v] of Object.entries(planted)) proto[k] = v;
+      r = await run(function* () {
+        const args = yield* checkOutput(['echo', 'x; echo INJECTED']);
+        const env = yield* checkOutput(['sh', '-c', 'echo "[$POLLUTED][$NODE_OPTIONS]"; sleep 0.05']);
+        const p = new Popen(['sh', '-c', 'exit 3']);
+        const rc = yield* p.wait({});
+        return [args, env, rc, yield* call(['false'], {})];
+      });
+    } finally {
+      for (const k of Object.keys(planted)) delete proto[k];
+    }
+    const [args, env, rc, rc2] = r as [Buffer, Buffer, number, number];
+    expect(Buffer.isBuffer(args)).toBe(true);
+    expect(String(args)).toBe('x; echo INJECTED\n');
+    expect(String(env)).toBe(`[][${process.env.NODE_OPTIONS ?? ''}]\n`);
+    expect([rc, rc2]).toEqual([3, 1]);
+  });
+});
+
+describe('pipes: backpressure and incremental reads', () => {
+  it('an unread pipe is paused at PIPE_BUFFER_LIMIT: cat /dev/zero under wait({ timeout }) stays small', async () => {
+    const before = process.memoryUsage().rss;
+    const r = await run(function* () {
+      const p = new Popen(['cat', '/dev/zero'], { stdout: PIPE });
+      let err: unknown;
+      try { yield* p.wait({ timeout: 0.5 }); } catch (e) { err = e; }
+      const grew = process.memoryUsage().rss - before;
+      const head = yield* p.stdout!.read(65536);
+      p.kill();
+      yield* p.wait();
+      return { err, grew, head };
+    });
+    expect(r.err).toBeInstanceOf(TimeoutExpired);
+    const partial = (r.err as TimeoutExpired).output as Buffer;
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.length).toBeLessThan(PIPE_BUFFER_LIMIT + 1024 * 1024);
+    expect(r.grew).toBeLessThan(200 * 1024 * 1024); // unbounded, it was ~1 GB in 0.5 s
+    expect(r.head).toEqual(Buffer.alloc(65536));
+  });
+
+  it('communicate reads both pipes at once: a child that fills stderr before it writes stdout finishes', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', 'head -c 3000000 /dev/zero >&2; echo done'], { stdout: PIPE, stderr: PIPE });
+      const [out, err] = yield* p.communicate(null, { timeout: 20 });
+      return [String(out), (err as Buffer).length, p.returncode];
+    });
+    expect(r).toEqual(['done\n', 3000000, 0]);
+  }, 30_000);
+
+  it('text mode: a TimeoutExpired past the limit carries a bounded string, not a V8 string error', async () => {
+    const err = await run(function* () {
+      const p = new Popen(['sh', '-c', 'yes'], { stdout: PIPE, text: true });
+      try {
+        yield* p.wait({ timeout: 0.3 });
+      } catch (e) {
+        return e;
+      } finally {
+        p.kill();
+        yield* p.wait();
+      }
+    });
+    expect(err).toBeInstanceOf(TimeoutExpired);
+    expect(typeof (err as TimeoutExpired).output).toBe('string');
+    const output = (err as TimeoutExpired).output as string;
+    expect(output.startsWith('y\ny\n')).toBe(true);
+    expect(output.length).toBeLessThanOrEqual(PIPE_BUFFER_LIMIT + 1024 * 1024);
+  });
+
+  it('readline and read(n) take what is asked; empty means the end; text mode never cuts a character', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', "printf 'a\\nbb\\nccc'"], { stdout: PIPE });
+      const lines = [];
+      for (let i = 0; i < 4; i++) lines.push(String(yield* p.stdout!.readline()));
+      const q = new Popen(['sh', '-c', "printf '0123456789'"], { stdout: PIPE });
+      const parts = [String(yield* q.stdout!.read(4)), String(yield* q.stdout!.read(0)), String(yield* q.stdout!.read(100)), String(yield* q.stdout!.read(1))];
+      const t = new Popen(['sh', '-c', "printf '\\303\\251t\\303\\251\\n'"], { stdout: PIPE, text: true });
+      const chars = [yield* t.stdout!.read(1), yield* t.stdout!.read(1), yield* t.stdout!.readline(), yield* t.stdout!.readline()];
+      const l = new Popen(['sh', '-c', "printf 'abcdef\\n'"], { stdout: PIPE });
+      const limited = [String(yield* l.stdout!.readline(4)), String(yield* l.stdout!.readline(4))];
+      yield* p.wait();
+      yield* q.wait();
+      yield* t.wait();
+      yield* l.wait();
+      return { lines, parts, chars, limited };
+    });
+    expect(r.lines).toEqual(['a\n', 'bb\n', 'ccc', '']);
+    expect(r.parts).toEqual(['0123', '', '456789', '']);
+    expect(r.chars).toEqual(['é', 't', 'é\n', '']);
+    expect(r.limited).toEqual(['abcd', 'ef\n']);
+  });
+
+  it('lines and reads that span many small arrivals come out whole and in order (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.stringMatching(/^[a-c\n]{0,12}$/), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.oneof(fc.constant(-1), fc.integer({ min: 1, max: 7 })), { minLength: 1, maxLength: 30 }),
+        async (pieces, plan) => {
+          // The child writes each piece separately, with a pause, so they arrive as separate chunks.
+          const script = `const p = ${JSON.stringify(pieces)}; let i = 0;
+            const next = () => { if (i === p.length) return; process.stdout.write(p[i++]); setTimeout(next, 2); }; next();`;
+          const got = await run(function* () {
+            const child = new Popen([process.execPath, '-e', script], { stdout: PIPE, text: true });
+            const parts: string[] = [];
+            for (const step of plan) parts.push(step < 0 ? yield* child.stdout!.readline() : yield* child.stdout!.read(step));
+            const rest = yield* child.stdout!.read();
+            yield* child.wait();
+            return { parts, rest };
+          });
+          const all = pieces.join('');
+          expect(got.parts.join('') + got.rest).toBe(all);
+          let at = 0;
+          plan.forEach((step, i) => {
+            const part = got.parts[i];
+            if (step < 0) {
+              const nl = all.indexOf('\n', at);
+              expect(part).toBe(nl < 0 ? all.slice(at) : all.slice(at, nl + 1));
+            } else {
+              expect(part).toBe(all.slice(at, at + step));
+            }
+            at += part.length;
+          });
+        },
+      ),
+      { numRuns: 15 },
+    );
+  }, 60_000);
+
+  it('a readline interrupted by a Timeout consumes nothing: the next readline gets the line', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', 'echo early; sleep 0.3; echo late'], { stdout: PIPE, text: true });
+      const first = yield* p.stdout!.readline();
+      const t = Timeout.start(0.05);
+      let timedOut = false;
+      try {
+        yield* p.stdout!.readline();
+      } catch (e) {
+        if (e !== t) throw e;
+        timedOut = true;
+      } finally {
+        t.close();
+      }
+      return [first, timedOut, yield* p.stdout!.readline(), yield* p.stdout!.readline(), yield* p.wait()];
+    });
+    expect(r).toEqual(['early\n', true, 'late\n', '', 0]);
+  });
+
+  it('a reader that reads line by line gets all of a large output (the pipe resumes as it is read)', async () => {
+    const n = await run(function* () {
+      const p = new Popen(['sh', '-c', 'seq 1 300000'], { stdout: PIPE, text: true });
+      let count = 0;
+      let last = '';
+      for (let line; (line = yield* p.stdout!.readline()).length > 0; ) {
+        count++;
+        last = line;
+      }
+      yield* p.wait();
+      return [count, last];
+    });
+    expect(n).toEqual([300000, '300000\n']);
+  });
+
+  it('yield* stdin.write() waits while the child has not taken the data; unyielded it still sends', async () => {
+    const r = await run(function* () {
+      const p = new Popen(['sh', '-c', 'sleep 0.2; wc -c'], { stdin: PIPE, stdout: PIPE, text: true });
+      yield* p.stdin!.write(Buffer.alloc(4 * 1024 * 1024));
+      const queuedAfter = p.child.stdin!.writableLength;
+      p.stdin!.write('tail'); // not yielded: queued anyway, and no dropped-op error
+      const [out] = yield* p.communicate();
+      return [queuedAfter, out];
+    });
+    expect(r[0]).toBeLessThanOrEqual(64 * 1024);
+    expect(r[1]).toBe(`${4 * 1024 * 1024 + 4}\n`);
+  });
+
+  it('stderr: STDOUT with an inherited stdout writes to the parent\'s stdout, as Python does', () => {
+    const script = `
+      const { run } = require(${JSON.stringify(join(__dirname, '../dist/src/index.js'))});
+      const { call, STDOUT } = require(${JSON.stringify(join(__dirname, '../dist/src/subprocess.js'))});
+      run(function* () { yield* call(['sh', '-c', 'echo to-err >&2'], { stderr: STDOUT }); });
+    `;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    expect(out).toBe('to-err\n');
   });
 });
