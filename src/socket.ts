@@ -634,6 +634,34 @@ export class GSocket {
   }
 
   /**
+   * Python's `recv_into(buffer, nbytes)`: receives up to `nbytes` (default: the buffer's
+   * length) into `buffer` and gives how many bytes it wrote; 0 at EOF or for a size of 0.
+   * The bytes are copied only when the greenlet resumes, so an interrupted call loses nothing.
+   *
+   * @example
+   * const buf = Buffer.alloc(4096);
+   * const n = yield* sock.recvInto(buf);
+   */
+  recvInto(buffer: Uint8Array, nbytes?: number): Op<number> {
+    if (!(buffer instanceof Uint8Array)) {
+      throw new TypeError(`recvInto() writes into a Buffer or Uint8Array, got ${describeValue(buffer)}; pass e.g. Buffer.alloc(4096)`);
+    }
+    if (nbytes !== undefined) {
+      checkSize(nbytes, 'recvInto()');
+      if (nbytes > buffer.length) {
+        throw new RangeError(`recvInto(): nbytes (${nbytes}) is more than the buffer holds (${buffer.length}); pass at most buffer.length`);
+      }
+    }
+    const sock = this;
+    const n = nbytes ?? buffer.length;
+    return opFrom(function* () {
+      const d = yield* sock.recv(n);
+      buffer.set(d);
+      return d.length;
+    }, 'recvInto()');
+  }
+
+  /**
    * Sends up to 64 KiB of `data` once Node's write buffer has room; gives the number of bytes
    * sent, which may be fewer than `data.length` (as Python's `send`: loop, or use `sendall`).
    * In non-blocking mode (`settimeout(0)`) it throws `BlockingIOError` when nothing fits.
@@ -792,8 +820,9 @@ export class SocketFile {
    * @example
    * const line = yield* f.readline(8192);
    */
-  readline(limit = -1): Op<Buffer> {
+  readline(limit: number | null = -1): Op<Buffer> {
     this.check('readline()');
+    if (limit === null) limit = -1; // Python's readline(None)
     if (limit !== -1) checkSize(limit, 'readline()');
     return new ReadWait(this.socket, LINE, limit);
   }
@@ -805,8 +834,9 @@ export class SocketFile {
    * @example
    * const body = yield* f.read(contentLength);
    */
-  read(n = -1): Op<Buffer> {
+  read(n: number | null = -1): Op<Buffer> {
     this.check('read()');
+    if (n === null) n = -1; // Python's read(None)
     if (n !== -1) checkSize(n, 'read()');
     return new ReadWait(this.socket, READ, n);
   }

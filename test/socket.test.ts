@@ -569,6 +569,78 @@ describe('socket', () => {
     expect(scanned).toBeLessThan(4 * L);
   }, 60_000);
 
+  it('recvInto fills the caller\'s buffer: a count, 0 at EOF and for size 0, and nothing lost when interrupted', async () => {
+    const got = await run(function* () {
+      const [c, s, l] = yield* socketPair();
+      const buf = Buffer.alloc(8);
+      const zero = yield* c.recvInto(buf, 0);
+      // Killed while waiting: nothing written into buf, nothing consumed.
+      const waiter = spawn(() => c.recvInto(buf));
+      yield* sleep(0.01);
+      yield* waiter.kill();
+      yield* s.sendall('hello');
+      const n = yield* c.recvInto(buf);
+      const first = buf.subarray(0, n).toString();
+      s.shutdown(SHUT_WR);
+      const eof = yield* c.recvInto(buf, 4);
+      c.close();
+      s.close();
+      l.close();
+      return [zero, n, first, eof];
+    });
+    expect(got).toEqual([0, 5, 'hello', 0]);
+    await run(function* () {
+      const [c, s, l] = yield* socketPair();
+      expect(() => c.recvInto('x' as never)).toThrow(/Buffer or Uint8Array/);
+      expect(() => c.recvInto(Buffer.alloc(2), 3)).toThrow(RangeError);
+      c.close();
+      s.close();
+      l.close();
+    });
+  });
+
+  it('read(null) and readline(null) mean no limit, as Python\'s None', async () => {
+    const got = await run(function* () {
+      const [c, s, l] = yield* socketPair();
+      yield* s.sendall('one\ntwo');
+      s.shutdown(SHUT_WR);
+      const f = c.makefile();
+      const out = [(yield* f.readline(null)).toString(), (yield* f.read(null)).toString()];
+      c.close();
+      s.close();
+      l.close();
+      return out;
+    });
+    expect(got).toEqual(['one\n', 'two']);
+  });
+
+  it('a sendall waiting on a peer that does not read fails, not hangs, when the socket is closed or the peer resets', async () => {
+    const got = await run(function* () {
+      const codes: string[] = [];
+      for (const how of ['close', 'reset']) {
+        const [c, s, l] = yield* socketPair();
+        const sender = spawn(function* () {
+          try {
+            yield* c.sendall(Buffer.alloc(32 << 20));
+            return 'sent';
+          } catch (e) {
+            return (e as NodeJS.ErrnoException).code ?? String(e);
+          }
+        });
+        yield* sleep(0.1);
+        if (how === 'close') c.close();
+        else s._ns.resetAndDestroy();
+        codes.push((yield* sender.get()) as string);
+        c.close();
+        s.close();
+        l.close();
+      }
+      return codes;
+    });
+    expect(got[0]).toMatch(/^(EBADF|EPIPE)$/);
+    expect(got[1]).toMatch(/^(ECONNRESET|EPIPE)$/);
+  }, 30_000);
+
   describe('non-blocking mode (settimeout(0))', () => {
     it('recv with nothing buffered throws BlockingIOError (EAGAIN) at once and takes nothing', async () => {
       const got = await run(function* () {
