@@ -49,8 +49,6 @@ function whenReady<T extends Socket | Server, R>(
     return () => {
       emitter.off(ready, onReady);
       emitter.off('error', onError);
-      // Whatever Node still reports about the abandoned call goes nowhere.
-      emitter.on('error', ignoreError);
       abandon(emitter);
     };
   });
@@ -58,17 +56,33 @@ function whenReady<T extends Socket | Server, R>(
 
 function socketConnected(this: Socket) {
   const sock = this;
-  return whenReady('net.connect(...)', sock, 'connect', () => !sock.connecting && sock.remoteAddress !== undefined, GSocket.wrap, (s) => s.destroy());
+  return whenReady('net.connect(...)', sock, 'connect', () => !sock.connecting && sock.remoteAddress !== undefined, GSocket.wrap, abandonConnect);
+}
+
+/** An interrupted connect: the socket goes, and what Node still reports about it goes nowhere. */
+function abandonConnect(sock: Socket): void {
+  sock.on('error', ignoreError);
+  sock.destroy();
 }
 
 function serverListening(this: Server) {
   const server = this;
-  return whenReady('server.listen(...)', server, 'listening', () => server.listening, readyToAccept, (s) => s.close());
+  return whenReady('server.listen(...)', server, 'listening', () => server.listening, readyToAccept, abandonListen);
+}
+
+/**
+ * An interrupted listen: the server is closed. Node then drops the pending listen (a lookup
+ * still running, a bind error not yet reported): nothing comes later to crash the process.
+ */
+function abandonListen(server: Server): void {
+  server.close();
 }
 
 /** The server itself; one with no 'connection' listener queues connections for accept(). */
 function readyToAccept(server: Server): Server {
-  if (server.listenerCount('connection') === 0) GListener.wrap(server);
+  const l = GListener.existing(server);
+  if (l !== undefined) l._reopen(); // listening again after a close()
+  else if (server.listenerCount('connection') === 0) GListener.wrap(server);
   return server;
 }
 

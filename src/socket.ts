@@ -1096,6 +1096,11 @@ export class GListener {
     for (let w = this._acceptors.shift(); w !== null; w = this._acceptors.shift()) wakeError(w.g!, e);
   }
 
+  /** @internal The Node server listens again after a close (Node allows it): accept again. */
+  _reopen(): void {
+    this._closed = false;
+  }
+
   /** True once `close()` was called. */
   get closed(): boolean {
     return this._closed;

@@ -812,6 +812,8 @@ describe('socket', () => {
       getsockname: true,
       accepted: 'hi\n',
       closeWakesAccept: 'EBADF',
+      acceptAfterRelisten: 'accepted',
+      thirdListening: false,
       interrupted: ['net.connect 127.0.0.1', 'net.connect localhost', 'createConnection 127.0.0.1', 'createConnection localhost'],
       destroyed: true,
       secondListening: false,
