@@ -793,8 +793,9 @@ describe('socket', () => {
               got.subarray(n).toString() === 'END' &&
               got.subarray(0, n).equals(data.subarray(0, n)) &&
               (n === size || n % CHUNK === 0) &&
-              // An interrupted sendall sent less than all (the old one sent everything anyway).
-              (completed ? n === size : n < size)
+              // (An interrupted sendall may still have handed over its last chunk: the
+              // dedicated 50 MB tests above show that it stops well short of the end.)
+              (!completed || n === size)
             );
           });
           expect(result).toBe(true);
