@@ -3,7 +3,8 @@
  * hands it in its own list of chunks and gives them out only when a reading greenlet actually
  * receives them, so a `recv` cut short by a kill or a Timeout loses nothing. Reading pauses
  * the Node socket while nobody reads and the buffer is full (the peer then slows down), and
- * `sendall` waits for 'drain'.
+ * `sendall` writes 64 KiB chunks, each once the one before reached the kernel, so an
+ * interrupted sendall stops. `settimeout(0)` is Python's non-blocking mode.
  *
  * @example
  * import { run } from 'geventjs';
