@@ -269,9 +269,11 @@ class SendWait extends Wait<number> {
       const chunk = this.off === 0 && end === n ? data : data.subarray(this.off, end);
       this.off = end;
       if (end === n) {
-        if (s._writing === this) s._releaseWriting();
         // The last chunk: done once Node's buffer takes it, as before ('drain' otherwise).
-        return ns.write(chunk) || s._timeout === 0 ? n : PARK;
+        // Written before the turn passes, so the next writer's bytes come after it.
+        const took = ns.write(chunk);
+        if (s._writing === this) s._releaseWriting();
+        return took || s._timeout === 0 ? n : PARK;
       }
       s._writing = this;
       ns.write(chunk, () => this.flushed(end));
@@ -452,7 +454,13 @@ export class GSocket {
 
   /** Lets every parked writer try again, in order (a writer that must wait again re-queues). */
   private retryWriters(): void {
-    for (let n = this._drainers.size; n > 0; n--) this._drainers.shift()!._retry();
+    // A retry can end a writer's turn and so retry the others itself (nested): then fewer
+    // than `n` are left here, and the loop stops at the empty lot.
+    for (let n = this._drainers.size; n > 0; n--) {
+      const w = this._drainers.shift();
+      if (w === null) return;
+      w._retry();
+    }
   }
 
   /** @internal The sendall in progress finished or was interrupted: the next writer's turn. */

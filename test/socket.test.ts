@@ -490,29 +490,37 @@ describe('socket', () => {
     expect(got.received).toBeLessThan(25 << 20);
   });
 
-  it('concurrent sendalls never interleave their bytes', async () => {
+  it('concurrent sendalls never interleave their bytes (five writers, a slow reader, five rounds)', async () => {
     const got = await run(function* () {
-      const [c, s, l] = yield* socketPair();
-      const size = 1 << 20;
-      const senders = [65, 66, 67].map((ch) => spawn(() => c.sendall(Buffer.alloc(size, ch))));
-      const reader = spawn(function* () {
-        const all: Buffer[] = [];
-        for (let d = yield* s.recv(1 << 16); d.length > 0; d = yield* s.recv(1 << 16)) all.push(d);
-        return Buffer.concat(all);
-      });
-      for (const g of senders) yield* g.join();
-      c.shutdown(SHUT_WR);
-      const data = yield* reader.get();
-      c.close();
-      s.close();
-      l.close();
-      // Three runs of one letter each.
-      const runs: string[] = [];
-      for (let i = 0; i < data.length; i += size) runs.push(String.fromCharCode(data[i]) + (data.subarray(i, i + size).every((b) => b === data[i]) ? '' : '!'));
-      return [data.length, runs.join('')];
+      const out: string[] = [];
+      for (let round = 0; round < 5; round++) {
+        const [c, s, l] = yield* socketPair();
+        const size = (1 << 20) + 1000; // not a whole number of chunks
+        const letters = 'ABCDE';
+        const senders = [...letters].map((ch) => spawn(() => c.sendall(Buffer.alloc(size, ch))));
+        const reader = spawn(function* () {
+          const all: Buffer[] = [];
+          for (let d = yield* s.recv(1 << 14); d.length > 0; d = yield* s.recv(1 << 14)) {
+            all.push(d);
+            if (all.length % 7 === 0) yield* sleep(0.001);
+          }
+          return Buffer.concat(all);
+        });
+        for (const g of senders) yield* g.join();
+        c.shutdown(SHUT_WR);
+        const data = yield* reader.get();
+        c.close();
+        s.close();
+        l.close();
+        // One run of each letter, whole: the letters in the order they come.
+        let runs = String.fromCharCode(data[0]);
+        for (let i = 1; i < data.length; i++) if (data[i] !== data[i - 1]) runs += String.fromCharCode(data[i]);
+        out.push(`${data.length === size * letters.length} ${runs}`);
+      }
+      return out;
     });
-    expect(got).toEqual([3 << 20, 'ABC']);
-  });
+    expect(got).toEqual(Array(5).fill('true ABCDE'));
+  }, 60_000);
 
   it('readline is linear: a 16 MB line is searched once, not once per arriving chunk', async () => {
     const L = 16 << 20;
