@@ -1,25 +1,35 @@
 /**
- * Patch for Node's `net` module. It wraps nothing that Node calls itself; it adds:
+ * Patch for Node's `net` module. It adds, and wraps only what it must:
  *   - net.Socket.prototype `toOp`: `yield net.connect(...)` / `yield net.createConnection(...)`
  *     inside a greenlet waits until the socket is connected and gives it as a geventjs
  *     GSocket (recv, recvExactly, sendall, makefile().readline() Ops), or throws the
- *     connection error;
+ *     connection error. Interrupted (kill or Timeout), it destroys the socket, and an error
+ *     that comes later (ECONNREFUSED, ENOTFOUND) is dropped rather than crashing the process.
  *   - net.Server.prototype `toOp`: `yield server.listen(...)` waits until the server listens
- *     and gives a GListener (with `accept()`) for a server made without a connection
- *     listener, or the server itself for one that has its own (an http.Server); it throws the
- *     listen error, such as EADDRINUSE.
+ *     and gives the server itself, or throws the listen error (EADDRINUSE). Interrupted, it
+ *     closes the server.
+ *   - net.Server.prototype `accept()` (an Op of `[GSocket, [host, port]]`) and
+ *     `getsockname()`, for a server made without a 'connection' listener: gevent's listener.
+ *   - net.Server.prototype `close` is wrapped so that greenlets waiting in `accept()` get an
+ *     EBADF error and connections not yet accepted are closed.
  * net.connect, createConnection and listen keep returning what they return, so callback and
  * event use is unchanged.
  */
 import type { Server, Socket } from 'node:net';
+import { describeValue } from '../src/arg-checks.js';
 import { PatchedCall } from '../src/patched-call.js';
-import { toOp } from '../src/op.js';
-import { GListener, GSocket } from '../src/socket.js';
+import { type Op, toOp } from '../src/op.js';
+import { type Address, GListener, GSocket, serverAddress } from '../src/socket.js';
 import type { AddFn, PatchSpec, WrapFn } from '../src/monkey.js';
 
-/** Waits for `ready` or `error` on `emitter`, unless `isReady()` already holds. */
+function ignoreError(): void {}
+
+/**
+ * Waits for `ready` or `error` on `emitter`, unless `isReady()` already holds. `abandon`
+ * undoes the Node call when the greenlet is interrupted first.
+ */
 function whenReady<T extends Socket | Server, R>(
-  label: string, emitter: T, ready: string, isReady: () => boolean, give: (e: T) => R,
+  label: string, emitter: T, ready: string, isReady: () => boolean, give: (e: T) => R, abandon: (e: T) => void,
 ) {
   return new PatchedCall<R>(label, (out) => {
     if (isReady()) {
@@ -39,23 +49,64 @@ function whenReady<T extends Socket | Server, R>(
     return () => {
       emitter.off(ready, onReady);
       emitter.off('error', onError);
+      abandon(emitter);
     };
   });
 }
 
 function socketConnected(this: Socket) {
   const sock = this;
-  return whenReady('net.connect(...)', sock, 'connect', () => !sock.connecting && sock.remoteAddress !== undefined, GSocket.wrap);
+  return whenReady('net.connect(...)', sock, 'connect', () => !sock.connecting && sock.remoteAddress !== undefined, GSocket.wrap, abandonConnect);
+}
+
+/** An interrupted connect: the socket goes, and what Node still reports about it goes nowhere. */
+function abandonConnect(sock: Socket): void {
+  sock.on('error', ignoreError);
+  sock.destroy();
 }
 
 function serverListening(this: Server) {
   const server = this;
-  return whenReady('server.listen(...)', server, 'listening', () => server.listening, listenerFor);
+  return whenReady('server.listen(...)', server, 'listening', () => server.listening, readyToAccept, abandonListen);
 }
 
-/** A GListener to accept() from, unless the server hands out its connections itself. */
-function listenerFor(server: Server): GListener | Server {
-  return server.listenerCount('connection') > 0 ? server : GListener.wrap(server);
+/**
+ * An interrupted listen: the server is closed. Node then drops the pending listen (a lookup
+ * still running, a bind error not yet reported): nothing comes later to crash the process.
+ */
+function abandonListen(server: Server): void {
+  server.close();
+}
+
+/** The server itself; one with no 'connection' listener queues connections for accept(). */
+function readyToAccept(server: Server): Server {
+  const l = GListener.existing(server);
+  if (l !== undefined) l._reopen(); // listening again after a close()
+  else if (server.listenerCount('connection') === 0) GListener.wrap(server);
+  return server;
+}
+
+/** The GListener behind `server.accept()`; refused for a server that hands out its own. */
+function listenerOf(server: Server, what: string): GListener {
+  if (typeof server !== 'object' || server === null || typeof server.listen !== 'function') {
+    throw new TypeError(`${what} is called on a net.Server, got ${describeValue(server)}`);
+  }
+  const l = GListener.existing(server);
+  if (l !== undefined) return l;
+  if (server.listenerCount('connection') > 0) {
+    throw new TypeError(
+      `${what}: this server hands its connections to its own 'connection' listener; make it with net.createServer() and no listener to accept() from it`,
+    );
+  }
+  return GListener.wrap(server);
+}
+
+function serverAccept(this: Server): Op<[GSocket, Address]> {
+  return listenerOf(this, 'server.accept()').accept();
+}
+
+function serverGetsockname(this: Server): Address {
+  return serverAddress(this);
 }
 
 /**
@@ -67,8 +118,17 @@ function listenerFor(server: Server): GListener | Server {
  */
 export const netPatch: PatchSpec = {
   module: 'net',
-  apply(net: typeof import('node:net'), _wrap: WrapFn, add: AddFn) {
+  apply(net: typeof import('node:net'), wrap: WrapFn, add: AddFn) {
     add(net.Socket.prototype, toOp, socketConnected);
     add(net.Server.prototype, toOp, serverListening);
+    add(net.Server.prototype, 'accept', serverAccept);
+    add(net.Server.prototype, 'getsockname', serverGetsockname);
+    wrap(net.Server.prototype, 'close', (close) =>
+      function (this: Server, ...args: unknown[]) {
+        const r = close.apply(this, args);
+        GListener.existing(this)?._markClosed();
+        return r;
+      },
+    );
   },
 };

@@ -3,7 +3,8 @@
  * hands it in its own list of chunks and gives them out only when a reading greenlet actually
  * receives them, so a `recv` cut short by a kill or a Timeout loses nothing. Reading pauses
  * the Node socket while nobody reads and the buffer is full (the peer then slows down), and
- * `sendall` waits for 'drain'.
+ * `sendall` writes 64 KiB chunks, each once the one before reached the kernel, so an
+ * interrupted sendall stops. `settimeout(0)` is Python's non-blocking mode.
  *
  * @example
  * import { run } from 'geventjs';
@@ -18,7 +19,8 @@
 import * as net from 'node:net';
 import { ConcurrentObjectUseError } from './errors.js';
 import type { Greenlet } from './greenlet.js';
-import { checkSeconds, describeValue } from './arg-checks.js';
+import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
+import { holdProcess, releaseProcess } from './keep-alive.js';
 import { runNow, wake, wakeError } from './hub.js';
 import { Op, opFrom, PARK, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
@@ -60,6 +62,12 @@ export const SHUT_RDWR = 2;
 /** Above this many unread bytes, and while nobody reads, the Node socket is paused. */
 const HIGH_WATER_MARK = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/**
+ * `send` hands Node at most this many bytes, and `sendall` writes its data in chunks of this
+ * size, each once the one before has reached the kernel: the bound on what an interrupted
+ * sendall still sends.
+ */
+const SEND_CHUNK = 64 * 1024;
 
 /**
  * gevent's `socket.timeout`: a socket operation took longer than `settimeout()` (or the
@@ -75,6 +83,28 @@ export class SocketTimeout extends Error {
     super(message);
     this.name = 'SocketTimeout';
   }
+}
+
+/**
+ * Python's `BlockingIOError`: in non-blocking mode (`settimeout(0)` or `setblocking(false)`),
+ * an operation that cannot finish at once. Code `EAGAIN` (the same as `EWOULDBLOCK` on Linux).
+ *
+ * @example
+ * sock.settimeout(0);
+ * try { yield* sock.recv(10); } catch (e) { if (e instanceof BlockingIOError) console.log('no data yet'); }
+ */
+export class BlockingIOError extends Error {
+  readonly code = 'EAGAIN';
+  constructor(message = 'Resource temporarily unavailable') {
+    super(message);
+    this.name = 'BlockingIOError';
+  }
+}
+
+function wouldBlock(what: string): BlockingIOError {
+  return new BlockingIOError(
+    `${what} would block: the socket is in non-blocking mode (settimeout(0)); try again later, or settimeout(null) to wait`,
+  );
 }
 
 /** An OSError-like Error with Node's `code` (EBADF for a closed socket). */
@@ -136,7 +166,8 @@ class ReadWait extends Wait<Buffer> {
     readonly n: number,
   ) {
     super();
-    if (sock._timeout !== null) this.expireAfter(sock._timeout, 'settimeout()');
+    const t = sock._timeout;
+    if (t !== null && t > 0) this.expireAfter(t, 'settimeout()');
   }
 
   override poll(): Buffer | typeof PARK {
@@ -146,7 +177,10 @@ class ReadWait extends Wait<Buffer> {
         `${this.describe()}: another greenlet (${s._reader.g}) is already reading this socket; read it from one greenlet at a time`,
       );
     }
-    return s._tryRead(this);
+    const v = s._tryRead(this);
+    // Non-blocking mode (settimeout(0)): what cannot finish now fails at once, taking nothing.
+    if (v === PARK && s._timeout === 0) throw wouldBlock(this.describe());
+    return v;
   }
 
   park(_g: Greenlet): void {
@@ -167,47 +201,126 @@ class ReadWait extends Wait<Buffer> {
   }
 
   override describe(): string {
-    return ['recv', 'recvExactly', 'readline', 'read'][this.kind] + `(${this.n})`;
+    return ['recv', 'recvExactly', 'readline', 'read'][this.kind] + `(${this.n < 0 ? '' : this.n})`;
   }
 }
 
-/** Waits until Node's write buffer has drained (for `send`/`sendall`). */
-class DrainWait extends Wait<number> {
+/**
+ * One `send` or `sendall` in progress. `sendall` hands its data to Node in chunks of
+ * `SEND_CHUNK` bytes and writes the next chunk only once the previous one has left Node's
+ * buffer for the kernel's; so when it is killed or times out, it stops, and at most one chunk
+ * beyond what the kernel had taken still goes out. One sendall writes at a time: others (and
+ * `send`s) queue behind it, so concurrent senders never interleave their bytes.
+ */
+class SendWait extends Wait<number> {
+  /** Bytes of `data` handed to Node so far. */
+  private off = 0;
+  /** True while parked and neither woken nor cancelled. */
+  private active = false;
+
   constructor(
     private readonly sock: GSocket,
-    private readonly data: Buffer | null,
+    private readonly data: Buffer,
     private readonly all: boolean,
   ) {
     super();
-    if (sock._timeout !== null) this.expireAfter(sock._timeout, 'settimeout()');
+    const t = sock._timeout;
+    if (t !== null && t > 0) this.expireAfter(t, 'settimeout()');
   }
 
   override poll(): number | typeof PARK {
     const s = this.sock;
-    s._checkWritable(this.all ? 'sendall()' : 'send()');
-    const data = this.data!;
-    const n = data.length;
-    if (this.all) return s._ns.write(data) ? n : PARK;
-    // send(): write only once the buffer has room, as a non-blocking send would.
-    if (!s._ns.writableNeedDrain) {
-      s._ns.write(data);
-      return n;
+    s._checkWritable(this.describe());
+    const r = s._writing === null && !s._ns.writableNeedDrain ? this.step() : PARK;
+    if (r === PARK && s._timeout === 0) {
+      // Non-blocking mode: as Python, a send that cannot hand over anything, or a sendall
+      // that cannot hand over everything, raises at once (a sendall's first chunks are sent).
+      if (s._writing === this) s._releaseWriting();
+      throw wouldBlock(this.describe());
     }
-    return PARK;
+    return r;
   }
 
   park(_g: Greenlet): void {
+    this.active = true;
     this.sock._drainers.push(this);
   }
 
   override cancel(): void {
-    this.sock._drainers.remove(this);
+    this.active = false;
+    const s = this.sock;
+    s._drainers.remove(this);
+    if (s._writing === this) s._releaseWriting();
   }
 
-  /** Drained: sendall is done; send can now write. */
-  _drained(g: Greenlet): void {
-    if (!this.all) this.sock._ns.write(this.data!);
-    wake(g, this.data!.length);
+  /** send: one chunk at most; sendall: chunks until one stays in Node's buffer. */
+  private step(): number | typeof PARK {
+    if (!this.all) {
+      const n = Math.min(this.data.length, SEND_CHUNK);
+      this.sock._ns.write(n === this.data.length ? this.data : this.data.subarray(0, n));
+      return n;
+    }
+    const s = this.sock;
+    const ns = s._ns;
+    const data = this.data;
+    const n = data.length;
+    for (;;) {
+      const end = Math.min(this.off + SEND_CHUNK, n);
+      const chunk = this.off === 0 && end === n ? data : data.subarray(this.off, end);
+      this.off = end;
+      if (end === n) {
+        // The last chunk: done once Node's buffer takes it, as before ('drain' otherwise).
+        // Written before the turn passes, so the next writer's bytes come after it.
+        const took = ns.write(chunk);
+        if (s._writing === this) s._releaseWriting();
+        return took || s._timeout === 0 ? n : PARK;
+      }
+      s._writing = this;
+      ns.write(chunk, () => this.flushed(end));
+      if (ns.writableLength !== 0) return PARK; // wait until it reaches the kernel
+    }
+  }
+
+  /** The chunk ending at `end` left Node's buffer. */
+  private flushed(end: number): void {
+    if (this.active && this.off === end) this._retry();
+    runNow();
+  }
+
+  /** @internal Parked: try to go on (after 'drain', a flushed chunk, or a writer's turn ended). */
+  _retry(): void {
+    if (!this.active) return;
+    const s = this.sock;
+    const g = this.g!;
+    let r: number | typeof PARK;
+    try {
+      s._checkWritable(this.describe());
+      const mayWrite = this.off > 0 ? s._writing === this : s._writing === null && !s._ns.writableNeedDrain;
+      r = mayWrite ? this.step() : this.off === this.data.length && !s._ns.writableNeedDrain ? this.off : PARK;
+    } catch (e) {
+      this.finish();
+      wakeError(g, e);
+      return;
+    }
+    if (r === PARK) {
+      if (this._lot === null) s._drainers.push(this);
+      return;
+    }
+    this.finish();
+    wake(g, r);
+  }
+
+  /** @internal The socket failed or closed under this parked writer. */
+  _fail(e: unknown): void {
+    if (!this.active) return;
+    this.active = false;
+    wakeError(this.g!, e);
+  }
+
+  private finish(): void {
+    this.active = false;
+    this.sock._drainers.remove(this);
+    if (this.sock._writing === this) this.sock._releaseWriting();
   }
 
   override timedOut(): number {
@@ -233,12 +346,21 @@ export class GSocket {
   readonly _ns: net.Socket;
   /** @internal The one greenlet reading, if any. */
   _reader: ReadWait | null = null;
-  /** @internal Writers waiting for 'drain'. */
-  _drainers = new ParkingLot<DrainWait>();
-  /** @internal settimeout() in seconds, or null (block forever). */
+  /** @internal Writers waiting: for 'drain', for their chunk to flush, or for their turn. */
+  _drainers = new ParkingLot<SendWait>();
+  /** @internal The sendall that is part way through its data (others wait for it). */
+  _writing: SendWait | null = null;
+  /** @internal settimeout() in seconds, or null (block forever); 0 is non-blocking mode. */
   _timeout: number | null = null;
+  // The received bytes: chunks[head..] in order (a head index, so taking many small chunks
+  // from the front is not quadratic).
   private chunks: Buffer[] = [];
+  private head = 0;
   private buffered = 0;
+  // readline's progress: chunks[head..scanIdx), scanBytes bytes in all, hold no '\n', so
+  // each byte is searched once however many pieces a long line arrives in.
+  private scanIdx = 0;
+  private scanBytes = 0;
   private eof = false;
   private paused = false;
   private error: Error | null = null;
@@ -255,7 +377,7 @@ export class GSocket {
     ns.on('end', () => this.onEnd());
     ns.on('error', (e: Error) => this.onError(e));
     ns.on('drain', () => {
-      this.onDrain();
+      this.retryWriters();
       runNow();
     });
     ns.on('close', () => this.onClose());
@@ -263,7 +385,8 @@ export class GSocket {
 
   /**
    * Wraps an existing Node socket (connected or connecting). Its 'data' from now on is read
-   * through `recv` and friends; do not add other 'data' listeners.
+   * through `recv` and friends; do not add other 'data' listeners. Wrapping the same socket
+   * twice gives the same GSocket.
    *
    * @example
    * const sock = GSocket.wrap(net.connect(port, '127.0.0.1'));
@@ -272,7 +395,12 @@ export class GSocket {
     if (!(ns instanceof net.Socket)) {
       throw new TypeError(`GSocket.wrap() takes a net.Socket, got ${describeValue(ns)}`);
     }
-    return new GSocket(ns);
+    let sock = wrappedSockets.get(ns);
+    if (sock === undefined) {
+      sock = new GSocket(ns);
+      wrappedSockets.set(ns, sock);
+    }
+    return sock;
   }
 
   private onData(chunk: Buffer): void {
@@ -308,7 +436,7 @@ export class GSocket {
     this.error ??= e;
     this.eof = true;
     this.finishReader();
-    for (let w = this._drainers.shift(); w !== null; w = this._drainers.shift()) wakeError(w.g!, e);
+    this.failWriters(e);
   }
 
   private onClose(): void {
@@ -316,12 +444,29 @@ export class GSocket {
     this.eof = true;
     this.finishReader();
     if (this._drainers.size === 0) return; // the common case: no error object (and stack) to make
-    const e = osError('EPIPE', 'the socket was closed before the data could be sent');
-    for (let w = this._drainers.shift(); w !== null; w = this._drainers.shift()) wakeError(w.g!, e);
+    this.failWriters(osError('EPIPE', 'the socket was closed before the data could be sent'));
   }
 
-  private onDrain(): void {
-    for (let w = this._drainers.shift(); w !== null; w = this._drainers.shift()) w._drained(w.g!);
+  private failWriters(e: Error): void {
+    this._writing = null;
+    for (let w = this._drainers.shift(); w !== null; w = this._drainers.shift()) w._fail(e);
+  }
+
+  /** Lets every parked writer try again, in order (a writer that must wait again re-queues). */
+  private retryWriters(): void {
+    // A retry can end a writer's turn and so retry the others itself (nested): then fewer
+    // than `n` are left here, and the loop stops at the empty lot.
+    for (let n = this._drainers.size; n > 0; n--) {
+      const w = this._drainers.shift();
+      if (w === null) return;
+      w._retry();
+    }
+  }
+
+  /** @internal The sendall in progress finished or was interrupted: the next writer's turn. */
+  _releaseWriting(): void {
+    this._writing = null;
+    if (this._drainers.size > 0) this.retryWriters();
   }
 
   /** At EOF or an error the waiting reader finishes with what there is. */
@@ -344,9 +489,10 @@ export class GSocket {
     if (this._closed) throw osError('EBADF', `${r.describe()} on a closed socket; open a new connection`);
     const have = this.buffered;
     const n = r.n;
+    // Zero bytes asked: Python's b'' at once, whatever the state of the stream.
+    if (n === 0) return EMPTY;
     switch (r.kind) {
       case RECV:
-        if (n === 0) return EMPTY;
         if (have > 0) return this.take(have < n ? have : n);
         break;
       case EXACT:
@@ -384,54 +530,84 @@ export class GSocket {
 
   /** @internal Puts bytes a reader never received back at the front. */
   _unread(b: Buffer): void {
-    this.chunks.unshift(b);
+    if (this.head > 0) this.chunks[--this.head] = b;
+    else this.chunks.unshift(b);
     this.buffered += b.length;
+    this.scanIdx = this.head;
+    this.scanBytes = 0;
   }
 
-  /** Length of the first line (with its '\n') within `limit` bytes (all if < 0), else 0. */
+  /**
+   * Length of the first line (with its '\n') within `limit` bytes (all if < 0), else 0.
+   * Searches only bytes no earlier call has searched.
+   */
   private lineEnd(limit: number): number {
-    let seen = 0;
-    for (const c of this.chunks) {
-      const i = c.indexOf(10);
-      if (i >= 0) {
-        const end = seen + i + 1;
+    const chunks = this.chunks;
+    for (let i = this.scanIdx; i < chunks.length; i++) {
+      const c = chunks[i];
+      const j = c.indexOf(10);
+      if (j >= 0) {
+        const end = this.scanBytes + j + 1;
         return limit >= 0 && end > limit ? limit : end;
       }
-      seen += c.length;
-      if (limit >= 0 && seen >= limit) return limit;
+      this.scanBytes += c.length;
+      this.scanIdx = i + 1;
+      if (limit >= 0 && this.scanBytes >= limit) return limit;
     }
     return 0;
   }
 
   /** Removes and returns the first `n` buffered bytes (n <= buffered). */
   private take(n: number): Buffer {
+    if (n === 0) return EMPTY;
     const chunks = this.chunks;
-    const first = chunks[0];
+    let h = this.head;
+    const first = chunks[h];
     let out: Buffer;
     if (first.length === n) {
-      chunks.shift();
+      chunks[h++] = EMPTY;
       out = first;
     } else if (first.length > n) {
-      chunks[0] = first.subarray(n);
+      chunks[h] = first.subarray(n);
       out = first.subarray(0, n);
     } else {
       out = Buffer.allocUnsafe(n);
       let off = 0;
       while (off < n) {
-        const c = chunks[0];
+        const c = chunks[h];
         const k = Math.min(c.length, n - off);
         c.copy(out, off, 0, k);
         off += k;
-        if (k === c.length) chunks.shift();
-        else chunks[0] = c.subarray(k);
+        if (k === c.length) chunks[h++] = EMPTY;
+        else chunks[h] = c.subarray(k);
       }
     }
+    this.head = h;
     this.buffered -= n;
+    if (this.scanBytes >= n) this.scanBytes -= n;
+    else {
+      this.scanIdx = h;
+      this.scanBytes = 0;
+    }
+    this.compact();
     if (this.paused && this.buffered < HIGH_WATER_MARK) {
       this.paused = false;
       this._ns.resume();
     }
     return out;
+  }
+
+  /** Drops the taken slots at the front of `chunks` once they are most of it. */
+  private compact(): void {
+    const h = this.head;
+    if (h === this.chunks.length) {
+      this.chunks.length = 0;
+      this.head = this.scanIdx = 0;
+    } else if (h >= 1024 && h * 2 >= this.chunks.length) {
+      this.chunks.splice(0, h);
+      this.head = 0;
+      this.scanIdx -= h;
+    }
   }
 
   /** @internal Throws the clear error for a write on a closed or failed socket. */
@@ -443,7 +619,7 @@ export class GSocket {
 
   /**
    * Receives up to `n` bytes: waits until at least one byte is there. An empty Buffer means
-   * the peer closed its side (EOF).
+   * the peer closed its side (EOF); `recv(0)` gives an empty Buffer at once.
    *
    * @example
    * const data = yield* sock.recv(4096);
@@ -467,28 +643,62 @@ export class GSocket {
   }
 
   /**
-   * Sends `data` once Node's write buffer has room; gives the number of bytes sent (all).
+   * Python's `recv_into(buffer, nbytes)`: receives up to `nbytes` (default: the buffer's
+   * length) into `buffer` and gives how many bytes it wrote; 0 at EOF or for a size of 0.
+   * The bytes are copied only when the greenlet resumes, so an interrupted call loses nothing.
+   *
+   * @example
+   * const buf = Buffer.alloc(4096);
+   * const n = yield* sock.recvInto(buf);
+   */
+  recvInto(buffer: Uint8Array, nbytes?: number): Op<number> {
+    if (!(buffer instanceof Uint8Array)) {
+      throw new TypeError(`recvInto() writes into a Buffer or Uint8Array, got ${describeValue(buffer)}; pass e.g. Buffer.alloc(4096)`);
+    }
+    if (nbytes !== undefined) {
+      checkSize(nbytes, 'recvInto()');
+      if (nbytes > buffer.length) {
+        throw new RangeError(`recvInto(): nbytes (${nbytes}) is more than the buffer holds (${buffer.length}); pass at most buffer.length`);
+      }
+    }
+    const sock = this;
+    const n = nbytes ?? buffer.length;
+    return opFrom(function* () {
+      const d = yield* sock.recv(n);
+      buffer.set(d);
+      return d.length;
+    }, 'recvInto()');
+  }
+
+  /**
+   * Sends up to 64 KiB of `data` once Node's write buffer has room; gives the number of bytes
+   * sent, which may be fewer than `data.length` (as Python's `send`: loop, or use `sendall`).
+   * In non-blocking mode (`settimeout(0)`) it throws `BlockingIOError` when nothing fits.
    *
    * @example
    * const n = yield* sock.send('hi');
    */
   send(data: Buffer | Uint8Array | string): Op<number> {
-    return new DrainWait(this, toBuffer(data, 'send()'), false);
+    return new SendWait(this, toBuffer(data, 'send()'), false);
   }
 
   /**
-   * Sends all of `data` and waits until Node's write buffer drains (backpressure).
+   * Sends all of `data`, 64 KiB at a time, waiting for the kernel to take each chunk
+   * (backpressure); gives `data.length`. Killed or timed out, it stops: at most one 64 KiB
+   * chunk beyond what the kernel had taken still reaches the peer. In non-blocking mode
+   * (`settimeout(0)`) it throws `BlockingIOError` once the kernel takes no more, with part of
+   * the data sent (how much is not known, as in Python).
    *
    * @example
    * yield* sock.sendall(Buffer.from('hello'));
    */
   sendall(data: Buffer | Uint8Array | string): Op<number> {
-    return new DrainWait(this, toBuffer(data, 'sendall()'), true);
+    return new SendWait(this, toBuffer(data, 'sendall()'), true);
   }
 
   /**
    * A file-like view with `readline()`, `read(n)`, `write(data)` (gevent's `makefile()`); it
-   * shares this socket's buffer.
+   * shares this socket's buffer. Closing the file leaves the socket open.
    *
    * @example
    * const f = sock.makefile();
@@ -500,7 +710,8 @@ export class GSocket {
 
   /**
    * Time limit in seconds for each later recv/send (null: wait forever); past it they throw
-   * `SocketTimeout`.
+   * `SocketTimeout`. 0 is non-blocking mode: an operation that cannot finish at once throws
+   * `BlockingIOError` (code EAGAIN) instead of waiting.
    *
    * @example
    * sock.settimeout(2);
@@ -510,9 +721,24 @@ export class GSocket {
     this._timeout = seconds;
   }
 
-  /** The time limit set by `settimeout`, or null. */
+  /**
+   * The time limit set by `settimeout`, or null.
+   *
+   * @example
+   * if (sock.gettimeout() === 0) console.log('non-blocking');
+   */
   gettimeout(): number | null {
     return this._timeout;
+  }
+
+  /**
+   * Python's `setblocking(flag)`: `false` is `settimeout(0)`, `true` is `settimeout(null)`.
+   *
+   * @example
+   * sock.setblocking(false);
+   */
+  setblocking(flag: boolean): void {
+    this._timeout = checkBoolean(flag, 'setblocking(flag)', true) ? null : 0;
   }
 
   /**
@@ -543,7 +769,7 @@ export class GSocket {
     if (this._closed) return;
     this._closed = true;
     this.chunks.length = 0;
-    this.buffered = 0;
+    this.head = this.scanIdx = this.scanBytes = this.buffered = 0;
     this._ns.destroy();
     const r = this._reader;
     if (r !== null) {
@@ -573,9 +799,12 @@ export class GSocket {
   }
 }
 
+const wrappedSockets = new WeakMap<net.Socket, GSocket>();
+
 /**
  * A file-like view of a socket (gevent's `socket.makefile()`): line and sized reads on the
- * socket's own buffer, so it mixes safely with `recv` on the same socket.
+ * socket's own buffer, so it mixes safely with `recv` on the same socket. As Python's file
+ * object, `close()` closes only the file: the socket stays open until `sock.close()`.
  *
  * @example
  * const f = sock.makefile();
@@ -583,35 +812,80 @@ export class GSocket {
  * yield* f.write('HTTP/1.0 200 OK\r\n\r\n');
  */
 export class SocketFile {
+  private _closed = false;
+
   constructor(readonly socket: GSocket) {}
 
+  private check(what: string): void {
+    if (this._closed) throw osError('EBADF', `${what} on a closed file (makefile().close() was called); call sock.makefile() again`);
+  }
+
   /**
-   * One line with its '\n' (at most `limit` bytes if given); at EOF what is left, then an
-   * empty Buffer.
+   * One line with its '\n'; at EOF what is left, then an empty Buffer. With `limit`, at most
+   * that many bytes (the rest of the line comes with the next call), as Python's
+   * `readline(limit)`: the knob against a peer that never sends '\n'. `readline(0)` gives an
+   * empty Buffer at once.
+   *
+   * @example
+   * const line = yield* f.readline(8192);
    */
-  readline(limit = -1): Op<Buffer> {
+  readline(limit: number | null = -1): Op<Buffer> {
+    this.check('readline()');
+    if (limit === null) limit = -1; // Python's readline(None)
     if (limit !== -1) checkSize(limit, 'readline()');
     return new ReadWait(this.socket, LINE, limit);
   }
 
-  /** `n` bytes, fewer only at EOF; with no `n`, everything until EOF. */
-  read(n = -1): Op<Buffer> {
+  /**
+   * `n` bytes, fewer only at EOF (an empty Buffer once nothing is left); with no `n`,
+   * everything until EOF. `read(0)` gives an empty Buffer at once.
+   *
+   * @example
+   * const body = yield* f.read(contentLength);
+   */
+  read(n: number | null = -1): Op<Buffer> {
+    this.check('read()');
+    if (n === null) n = -1; // Python's read(None)
     if (n !== -1) checkSize(n, 'read()');
     return new ReadWait(this.socket, READ, n);
   }
 
-  /** Sends all of `data` (sendall). */
+  /**
+   * Sends all of `data` (sendall).
+   *
+   * @example
+   * yield* f.write('hello\n');
+   */
   write(data: Buffer | Uint8Array | string): Op<number> {
+    this.check('write()');
     return this.socket.sendall(data);
   }
 
   /** Nothing to flush: writes go straight to the socket. */
-  flush(): void {}
-
-  /** Closes the socket. */
-  close(): void {
-    this.socket.close();
+  flush(): void {
+    this.check('flush()');
   }
+
+  /**
+   * Closes the file only; the socket stays open (Python's `with sock.makefile() as f:`).
+   *
+   * @example
+   * f.close(); yield* sock.sendall('still open');
+   */
+  close(): void {
+    this._closed = true;
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this._closed;
+  }
+}
+
+/** Registers a handle geventjs made for greenlets until it closes (see keep-alive.ts). */
+function holdUntilClosed(h: net.Socket | net.Server): void {
+  holdProcess(h);
+  h.once('close', () => releaseProcess(h));
 }
 
 /** Waits for a connection to open. */
@@ -629,13 +903,15 @@ class ConnectWait extends Wait<GSocket> {
   park(g: Greenlet): void {
     const [host, port] = this.address;
     const ns = (this.ns = netConnect({ host: host || 'localhost', port, allowHalfOpen: true }));
+    holdUntilClosed(ns);
+    // Stays attached until connected: an error after an interruption (a late ECONNREFUSED or
+    // ENOTFOUND from a lookup still running) is dropped instead of killing the process.
     const onError = (e: Error) => {
       if (g._wait === this) wakeError(g, e);
     };
-    ns.once('error', onError);
+    ns.on('error', onError);
     ns.once('connect', () => {
       ns.removeListener('error', onError);
-
       const sock = GSocket.wrap(ns);
       // gevent's create_connection leaves the timeout on the socket.
       if (this.timeout !== undefined && this.timeout !== null) sock._timeout = this.timeout;
@@ -645,6 +921,7 @@ class ConnectWait extends Wait<GSocket> {
   }
 
   override cancel(): void {
+    // Interrupted (kill or Timeout): the half-made connection goes away.
     this.ns?.destroy();
   }
 
@@ -664,15 +941,19 @@ class ConnectWait extends Wait<GSocket> {
 /**
  * Connects to `[host, port]` (gevent's `create_connection`); gives the connected socket.
  * With `{ timeout }`, connecting throws `SocketTimeout` after that many seconds, and the
- * socket keeps that timeout for later reads and writes.
+ * socket keeps that timeout for later reads and writes. A kill or Timeout while connecting
+ * destroys the half-open socket.
  *
  * @example
  * const sock = yield* createConnection(['localhost', 8080], { timeout: 5 });
  */
-export function createConnection(address: Address, opts: { timeout?: number | null } = {}): Op<GSocket> {
+export function createConnection(address: Address, opts?: { timeout?: number | null } | null): Op<GSocket> {
   checkAddress(address, 'createConnection()');
   if (address[1] === 0) throw new RangeError('createConnection(): port 0 is not a port to connect to; pass the port the server listens on');
-  return new ConnectWait(address, opts.timeout);
+  const o = ownOptions(opts, 'createConnection(address, options)');
+  const timeout = o.timeout;
+  if (timeout !== undefined && timeout !== null) checkSeconds(timeout, 'createConnection({ timeout })');
+  return new ConnectWait(address, timeout);
 }
 
 /** Waits for an incoming connection. */
@@ -715,6 +996,8 @@ export class GListener {
   _pending: [GSocket, Address][] = [];
   /** @internal Greenlets waiting in accept(). */
   _acceptors = new ParkingLot<AcceptWait>();
+  /** @internal Accepted sockets hold the process too (set for listeners geventjs made). */
+  _holds = false;
   private _closed = false;
 
   private constructor(readonly server: net.Server) {
@@ -723,6 +1006,7 @@ export class GListener {
 
   /**
    * Wraps a Node server; connections it gets from now on are handed out by `accept()`.
+   * Wrapping the same server twice gives the same GListener.
    *
    * @example
    * const listener = GListener.wrap(net.createServer().listen(0));
@@ -731,14 +1015,34 @@ export class GListener {
     if (!(server instanceof net.Server)) {
       throw new TypeError(`GListener.wrap() takes a net.Server, got ${describeValue(server)}`);
     }
-    return new GListener(server);
+    let l = wrappedServers.get(server);
+    if (l === undefined) {
+      l = new GListener(server);
+      wrappedServers.set(server, l);
+    }
+    return l;
+  }
+
+  /**
+   * The GListener already made for `server`, if any (for code that must not make one).
+   *
+   * @example
+   * GListener.existing(server)?.close();
+   */
+  static existing(server: net.Server): GListener | undefined {
+    return wrappedServers.get(server);
   }
 
   private onConnection(ns: net.Socket): void {
     // TCP_NODELAY stays off by default, as in gevent (setNoDelay() turns it on). Wrapped at
     // once: its bytes (and a reset before accept) are kept by the GSocket until someone reads.
+    if (this._holds) holdUntilClosed(ns);
     const sock = GSocket.wrap(ns);
     const conn: [GSocket, Address] = [sock, sock.getpeername()];
+    if (this._closed) {
+      sock.close();
+      return;
+    }
     const w = this._acceptors.shift();
     if (w === null) this._pending.push(conn);
     else wake(w.g!, conn);
@@ -746,6 +1050,10 @@ export class GListener {
 
   /** @internal A connection an interrupted accept() never received: to the next acceptor. */
   _giveBack(conn: [GSocket, Address]): void {
+    if (this._closed) {
+      conn[0].close();
+      return;
+    }
     const w = this._acceptors.shift();
     if (w !== null) wake(w.g!, conn);
     else this._pending.unshift(conn);
@@ -769,22 +1077,37 @@ export class GListener {
 
   /** The bound `[host, port]`: the real port when listening on port 0. */
   getsockname(): Address {
-    const a = this.server.address();
-    if (a === null || typeof a === 'string') return ['', 0];
-    return [a.address, a.port];
+    return serverAddress(this.server);
   }
 
   /**
    * Stops listening and closes connections not yet accepted. Greenlets in `accept()` get an
    * EBADF error.
+   *
+   * @example
+   * listener.close();
    */
   close(): void {
     if (this._closed) return;
-    this._closed = true;
+    this._markClosed();
     this.server.close();
+  }
+
+  /**
+   * @internal The server was closed (by `close()`, or by Node's `server.close()` under the
+   * net patch): close what was not accepted and wake the acceptors.
+   */
+  _markClosed(): void {
+    if (this._closed) return;
+    this._closed = true;
     for (const [sock] of this._pending.splice(0)) sock.close();
     const e = osError('EBADF', 'the listener was closed while this greenlet waited in accept()');
     for (let w = this._acceptors.shift(); w !== null; w = this._acceptors.shift()) wakeError(w.g!, e);
+  }
+
+  /** @internal The Node server listens again after a close (Node allows it): accept again. */
+  _reopen(): void {
+    this._closed = false;
   }
 
   /** True once `close()` was called. */
@@ -793,6 +1116,19 @@ export class GListener {
   }
 }
 
+const wrappedServers = new WeakMap<net.Server, GListener>();
+
+/**
+ * A Node server's bound `[host, port]` (`['', 0]` before it listens).
+ *
+ * @example
+ * const [, port] = serverAddress(server);
+ */
+export function serverAddress(server: net.Server): Address {
+  const a = server.address();
+  if (a === null || typeof a === 'string') return ['', 0];
+  return [a.address, a.port];
+}
 
 /** Waits for a Node server to be listening. */
 class ListenWait extends Wait<GListener> {
@@ -808,8 +1144,12 @@ class ListenWait extends Wait<GListener> {
   park(g: Greenlet): void {
     const [host, port] = this.address;
     const server = (this.server = netCreateServer({ allowHalfOpen: true, pauseOnConnect: false }));
+    holdUntilClosed(server);
     const listener = GListener.wrap(server);
-    server.once('error', (e: NodeJS.ErrnoException) => {
+    listener._holds = true;
+    // Stays attached: an error after an interruption is dropped, not a crash.
+    server.on('error', (e: NodeJS.ErrnoException) => {
+      releaseProcess(server); // it never listened, so it will not emit 'close'
       if (g._wait !== this) return;
       if (e.code === 'EADDRINUSE') {
         e.message = `listen(): address ${host || '*'}:${port} is already in use (EADDRINUSE); stop the other server or pick another port (0 lets the OS choose)`;
@@ -823,7 +1163,7 @@ class ListenWait extends Wait<GListener> {
   }
 
   override cancel(): void {
-    this.server?.close();
+    if (this.server !== null) GListener.wrap(this.server).close();
   }
 
   override undo(_g: Greenlet, value: unknown): void {
@@ -843,9 +1183,9 @@ class ListenWait extends Wait<GListener> {
  * const listener = yield* listen(['127.0.0.1', 0], { backlog: 128 });
  * const [, port] = listener.getsockname();
  */
-export function listen(address: Address, opts: { backlog?: number } = {}): Op<GListener> {
+export function listen(address: Address, opts?: { backlog?: number } | null): Op<GListener> {
   checkAddress(address, 'listen()');
-  const backlog = opts.backlog;
+  const backlog = ownOptions(opts, 'listen(address, options)').backlog;
   if (backlog !== undefined && (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0)) {
     throw new RangeError(`listen(): backlog must be a whole number >= 0, got ${describeValue(backlog)}`);
   }
