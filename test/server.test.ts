@@ -1,7 +1,12 @@
+import { spawn as spawnProcess, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run, sleep, spawn } from '../src/index.js';
+import { GreenletExit, run, sleep, spawn } from '../src/index.js';
+import { captureErrors } from './capture-errors.js';
 import { Pool } from '../src/pool.js';
 import { DatagramServer, StreamServer } from '../src/server.js';
 import { createConnection, type GSocket } from '../src/socket.js';
@@ -142,7 +147,7 @@ describe('StreamServer', () => {
     await run(function* () {
       yield* until(() => server.handlerCount() === 0);
     });
-    const conns = await new Promise<number>((resolve) => (server as any).listener.server.getConnections((_e: unknown, n: number) => resolve(n)));
+    const conns = await new Promise<number>((resolve) => (server as any).nodeServer.getConnections((_e: unknown, n: number) => resolve(n)));
     expect(server.handlerCount()).toBe(0);
     expect(conns).toBe(0);
     await server.stop();
@@ -300,5 +305,393 @@ describe('DatagramServer', () => {
     expect(replies).toEqual(['A', 'B', 'C']);
     expect(server.closed).toBe(true);
     expect(() => new DatagramServer(['127.0.0.1', 0], 5 as never)).toThrow(TypeError);
+  });
+});
+
+/** Resolves with 'connected' or the connection's error code. */
+function tryConnect(port: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code!));
+  });
+}
+
+/** A port that was free a moment ago (for tests that need a fixed port). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe('StreamServer lifecycle', () => {
+  it('killing the greenlet in serveForever() stops the server: the port is closed, started is false', async () => {
+    const server = new StreamServer(['127.0.0.1', 0], echo);
+    const port = await run(function* () {
+      const g = spawn(function* () {
+        yield* server.serveForever();
+      });
+      yield* until(() => server.started);
+      const p = server.serverPort;
+      yield* g.kill();
+      return p;
+    });
+    expect(server.started).toBe(false);
+    expect(server.closed).toBe(true);
+    expect(await tryConnect(port)).toBe('ECONNREFUSED');
+  });
+
+  it('start() from two greenlets at once binds one listener (a fixed port: no EADDRINUSE)', async () => {
+    const port = await freePort();
+    const server = new StreamServer(['127.0.0.1', port], echo);
+    const seen = await run(function* () {
+      const serving = spawn(function* () {
+        yield* server.serveForever();
+      });
+      yield* server.start(); // while the serveForever greenlet may still be binding
+      const p = server.serverPort;
+      const reply = yield* spawn(function* () {
+        const c = yield* createConnection(['127.0.0.1', p]);
+        yield* c.sendall('one');
+        const r = (yield* c.recv(10)).toString();
+        c.close();
+        return r;
+      }).get();
+      yield* server.stop();
+      yield* serving.join();
+      return { p, reply, servingError: serving.exception };
+    });
+    expect(seen).toEqual({ p: port, reply: 'one', servingError: undefined });
+    expect(await tryConnect(port)).toBe('ECONNREFUSED'); // no orphaned listener left
+  });
+
+  it('start() from two greenlets at once on port 0 leaves no orphaned listener after stop()', async () => {
+    const server = new StreamServer(['127.0.0.1', 0], echo);
+    const ports = await run(function* () {
+      const a = spawn(function* () {
+        yield* server.start();
+        return server.serverPort;
+      });
+      const b = spawn(function* () {
+        yield* server.start();
+        return server.serverPort;
+      });
+      const r = [yield* a.get(), yield* b.get()];
+      yield* server.stop();
+      return r;
+    });
+    expect(ports[0]).toBe(ports[1]);
+    expect(await tryConnect(ports[0])).toBe('ECONNREFUSED');
+    const handles = (process as any)._getActiveHandles().filter((h: unknown) => h instanceof net.Server && (h as net.Server).listening);
+    expect(handles.length).toBe(0);
+  });
+
+  it('stop() then start() binds again on the same port and serves', async () => {
+    const server = new StreamServer(['127.0.0.1', 0], echo);
+    await server.start();
+    const port = server.serverPort;
+    await server.stop();
+    expect(server.started).toBe(false);
+    expect(await tryConnect(port)).toBe('ECONNREFUSED');
+    await server.start();
+    expect(server.started).toBe(true);
+    expect(server.closed).toBe(false);
+    expect(server.serverPort).toBe(port);
+    expect(await rawRoundTrip(port, 'again')).toBe('again');
+    await server.stop();
+  });
+
+  it('stop() closes the connection the accept loop holds while { spawn: 1 } is full, and every waiting one', async () => {
+    let release = false;
+    const server = new StreamServer(
+      ['127.0.0.1', 0],
+      function* (sock) {
+        yield* sock.sendall('busy\n');
+        while (!release) yield* sleep(0.01);
+      },
+      { spawn: 1 },
+    );
+    await server.start();
+    const port = server.serverPort;
+    const first = net.connect(port, '127.0.0.1');
+    first.on('error', () => {});
+    await new Promise((resolve) => first.once('data', resolve)); // the pool's one slot is taken
+    // The waiting clients: each must see the server end its connection when stop() runs.
+    const ends = Array.from({ length: 3 }, () => {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('data', () => {});
+      return new Promise<string>((resolve) => {
+        c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code!));
+        c.on('close', () => resolve('closed'));
+      });
+    });
+    await run(function* () {
+      yield* until(() => (server as any).held !== null || (server as any).waiting.length > 0);
+      yield* sleep(0.1);
+      yield* server.stop({ timeout: 0.05 });
+    });
+    release = true;
+    const got = await Promise.all(ends);
+    expect(got.every((r) => r === 'closed' || r === 'ECONNRESET')).toBe(true);
+    first.destroy();
+    expect(server.handlerCount()).toBe(0);
+  });
+
+  it('stop({ timeout }) returns even when a handler catches GreenletExit and goes on', async () => {
+    let kills = 0;
+    let done = false;
+    const server = new StreamServer(['127.0.0.1', 0], function* () {
+      while (!done) {
+        try {
+          yield* sleep(0.05);
+        } catch (e) {
+          if (!(e instanceof GreenletExit)) throw e;
+          kills++;
+        }
+      }
+    });
+    const report = await captureErrors(() =>
+      run(function* () {
+        yield* server.start();
+        const c = yield* createConnection(['127.0.0.1', server.serverPort]);
+        yield* until(() => server.handlerCount() === 1);
+        yield* server.stop({ timeout: 0.1 });
+        c.close();
+      }),
+    );
+    expect(server.started).toBe(false);
+    expect(kills).toBeGreaterThanOrEqual(1);
+    expect(report).toMatch(/1 handler\(s\) still running 1 s after being killed/);
+    done = true;
+  }, 15_000);
+
+  it('a full pool stops reading: 1,000 hostile clients sending data are held unread, at most maxConnections', async () => {
+    let release = false;
+    const server = new StreamServer(
+      ['127.0.0.1', 0],
+      function* (sock) {
+        while (!release) yield* sleep(0.01);
+        yield* sock.sendall('served\n');
+      },
+      { spawn: 1, maxConnections: 200 },
+    );
+    await server.start();
+    const port = server.serverPort;
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const before = process.memoryUsage().arrayBuffers;
+    const clients: net.Socket[] = [];
+    let ended = 0;
+    await Promise.all(
+      Array.from({ length: 1000 }, () =>
+        new Promise<void>((resolve) => {
+          const c = net.connect(port, '127.0.0.1', () => {
+            c.write(chunk);
+            resolve();
+          });
+          c.on('error', () => resolve());
+          c.on('close', () => ended++);
+          c.on('data', () => {});
+          clients.push(c);
+        }),
+      ),
+    );
+    await run(function* () {
+      yield* sleep(0.5); // let the server take what it will
+    });
+    const nodeServer: net.Server = (server as any).nodeServer;
+    const open = await new Promise<number>((resolve) => nodeServer.getConnections((_e, n) => resolve(n)));
+    const waiting: net.Socket[] = (server as any).waiting;
+    const grew = process.memoryUsage().arrayBuffers - before;
+    expect(open).toBeLessThanOrEqual(200);
+    expect(waiting.length).toBeGreaterThan(100);
+    expect(waiting.reduce((n, s) => n + s.bytesRead, 0)).toBe(0); // nothing read from them
+    expect(grew).toBeLessThan(16 * 1024 * 1024); // 1,000 x 64 KB would be 64 MB
+    release = true;
+    // The first of those waiting is served once the slot frees.
+    const served = await new Promise<boolean>((resolve) => {
+      const w = clients.find((c) => !c.destroyed && c.readyState === 'open');
+      if (!w) return resolve(false);
+      w.on('data', (d) => resolve(d.toString().includes('served')));
+      w.on('close', () => resolve(false));
+    });
+    await server.stop({ timeout: 0 });
+    for (const c of clients) c.destroy();
+    expect(served).toBe(true);
+  }, 60_000);
+
+  it('a handler that dies of a peer reset gets a one-line report, not a stack', async () => {
+    const server = new StreamServer(['127.0.0.1', 0], echo);
+    const report = await captureErrors(async () => {
+      await server.start();
+      await new Promise<void>((resolve) => {
+        const c = net.connect(server.serverPort, '127.0.0.1', () => {
+          c.write('hello');
+          c.once('data', () => {
+            c.resetAndDestroy();
+            resolve();
+          });
+        });
+      });
+      await run(function* () {
+        yield* until(() => server.handlerCount() === 0);
+      });
+      await server.stop();
+    });
+    expect(report).toMatch(/^geventjs: StreamServer handler for 127\.0\.0\.1:\d+ ended: the peer dropped the connection \(ECONNRESET\)\n$/);
+  });
+
+  it('options are read as own properties only (a polluted Object.prototype is ignored)', async () => {
+    const proto = Object.prototype as any;
+    proto.spawn = 1;
+    proto.stopTimeout = 'bad';
+    let server: StreamServer;
+    try {
+      server = new StreamServer(['127.0.0.1', 0], function* (sock) {
+        yield* sleep(0.05);
+        yield* sock.sendall('ok');
+      }, {});
+    } finally {
+      delete proto.spawn;
+      delete proto.stopTimeout;
+    }
+    await server.start();
+    let most = 0;
+    const watch = setInterval(() => (most = Math.max(most, server.handlerCount())), 5);
+    await Promise.all(Array.from({ length: 4 }, () => rawRoundTrip(server.serverPort, 'xx')));
+    clearInterval(watch);
+    await server.stop();
+    expect(most).toBeGreaterThan(1); // no Pool(1) from the prototype
+  });
+
+  it('bad options: maxConnections, backlog, stopTimeout, handleSignals, serveForever options', () => {
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, { maxConnections: 0 })).toThrow(/maxConnections/);
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, { backlog: -1 })).toThrow(/backlog/);
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, { stopTimeout: -1 })).toThrow(/stopTimeout/);
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, { handleSignals: 'no' as never })).toThrow(/handleSignals/);
+    expect(() => new StreamServer(['127.0.0.1', 70000], echo)).toThrow(/port 0-65535/);
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, 5 as never)).toThrow(/options object/);
+    expect(() => new StreamServer(['127.0.0.1', 0], echo).serveForever({ stopTimeout: -2 })).toThrow(RangeError);
+  });
+});
+
+describe('DatagramServer lifecycle and pool', () => {
+  /** Sends `n` datagrams from one client socket, paced so the client does not drop its own. */
+  async function sendMany(port: number, n: number, payload = 'x'): Promise<dgram.Socket> {
+    const client = dgram.createSocket('udp4');
+    for (let i = 0; i < n; i++) {
+      await new Promise<void>((resolve) => client.send(payload, port, '127.0.0.1', () => resolve()));
+    }
+    return client;
+  }
+
+  it('{ spawn: 10 } runs at most 10 handlers at once', async () => {
+    let running = 0;
+    let most = 0;
+    let handled = 0;
+    const server = new DatagramServer(
+      ['127.0.0.1', 0],
+      function* () {
+        running++;
+        most = Math.max(most, running);
+        yield* sleep(0.02);
+        running--;
+        handled++;
+      },
+      { spawn: 10 },
+    );
+    await server.start();
+    const client = await sendMany(server.serverPort, 300);
+    await run(function* () {
+      yield* until(() => handled >= 250 && running === 0);
+    });
+    client.close();
+    await server.stop();
+    expect(most).toBe(10);
+  }, 30_000);
+
+  it('a flood at a { spawn: 10 } server makes at most 10 handlers and a bounded queue', async () => {
+    let running = 0;
+    let most = 0;
+    let mostQueued = 0;
+    let release = false;
+    const server = new DatagramServer(
+      ['127.0.0.1', 0],
+      function* () {
+        running++;
+        most = Math.max(most, running);
+        while (!release) yield* sleep(0.01);
+        running--;
+      },
+      { spawn: 10 },
+    );
+    await server.start();
+    const watch = setInterval(() => (mostQueued = Math.max(mostQueued, (server as any).inbox.length)), 1);
+    const client = dgram.createSocket('udp4');
+    for (let i = 0; i < 20000; i++) client.send('flood', server.serverPort, '127.0.0.1');
+    await run(function* () {
+      yield* sleep(0.5);
+    });
+    clearInterval(watch);
+    mostQueued = Math.max(mostQueued, (server as any).inbox.length);
+    release = true;
+    client.close();
+    await server.stop({ timeout: 1 });
+    expect(most).toBe(10);
+    expect(mostQueued).toBeLessThanOrEqual(64);
+  }, 30_000);
+
+  it('start() from two greenlets at once binds one socket; stop() then start() binds the same port again', async () => {
+    const server: DatagramServer = new DatagramServer(['127.0.0.1', 0], function* (data, address): Generator<unknown, void, unknown> {
+      yield* server.sendto(data, address);
+    });
+    const ports = await run(function* () {
+      const a = spawn(function* () {
+        yield* server.start();
+        return server.serverPort;
+      });
+      yield* server.start();
+      return [server.serverPort, yield* a.get()];
+    });
+    expect(ports[0]).toBe(ports[1]);
+    await server.stop();
+    await server.start();
+    expect(server.serverPort).toBe(ports[0]);
+    const client = dgram.createSocket('udp4');
+    const reply = await new Promise<string>((resolve) => {
+      client.on('message', (m) => resolve(m.toString()));
+      client.send('again', server.serverPort, '127.0.0.1');
+    });
+    client.close();
+    await server.stop();
+    expect(reply).toBe('again');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // dgram close() completes a turn later
+    const sockets = (process as any)._getActiveHandles().filter((h: unknown) => h instanceof dgram.Socket);
+    expect(sockets.length).toBe(0);
+  });
+
+  it('sendto after stop() names the state; killing serveForever() closes the socket', async () => {
+    const server = new DatagramServer(['127.0.0.1', 0], function* () {});
+    await run(function* () {
+      const g = spawn(function* () {
+        yield* server.serveForever();
+      });
+      yield* until(() => server.started);
+      yield* g.kill();
+    });
+    expect(server.started).toBe(false);
+    expect(() => server.sendto('late', ['127.0.0.1', 9])).toThrow(/the server is stopped.*start\(\) it again/);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // dgram close() completes a turn later
+    const sockets = (process as any)._getActiveHandles().filter((h: unknown) => h instanceof dgram.Socket);
+    expect(sockets.length).toBe(0);
+  });
+
+  it('bad options', () => {
+    expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { spawn: 0 })).toThrow(RangeError);
+    expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { recvBufferSize: -1 })).toThrow(/recvBufferSize/);
   });
 });
