@@ -119,6 +119,7 @@ export class WorkerArbiter {
   /** Live workers. */
   readonly workers = new Set<Worker>();
   private port = 0;
+  private bindPort = 0;
   private stopping = false;
   private quickCrashes = 0;
   private readonly bornAt = new Map<Worker, number>();
@@ -142,6 +143,7 @@ export class WorkerArbiter {
       function* (this: WorkerArbiter) {
         this.stopping = false;
         this.quickCrashes = 0;
+        this.bindPort = address[1];
         setupWorkerPatching();
         const forked = Array.from({ length: this.count }, () => this.fork(address[1]));
         try {
@@ -222,7 +224,10 @@ export class WorkerArbiter {
   }
 
   private replace(): void {
-    const w = this.fork(this.port);
+    // Node's cluster shares one listening socket per (address, port as asked): while another
+    // worker holds it, the replacement must ask for the same port (0 stays 0) to join it;
+    // with none left it is gone, and the port the clients know is bound again.
+    const w = this.fork(this.workers.size > 0 ? this.bindPort : this.port);
     this.watch(w);
     this.listening(w).then(
       (port) => {

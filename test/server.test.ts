@@ -695,3 +695,203 @@ describe('DatagramServer lifecycle and pool', () => {
     expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { recvBufferSize: -1 })).toThrow(/recvBufferSize/);
   });
 });
+
+/** A real program (a cluster primary) in its own process group, killed with its workers at the end. */
+interface Program {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first match of `re` in stdout (or stderr with `fromStderr`); rejects if the program ends first. */
+  waitFor(re: RegExp, fromStderr?: boolean): Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; killedByTimer: boolean }>;
+  killAll(): void;
+}
+
+const clusterFixture = path.join(__dirname, 'fixtures', 'server-cluster.js');
+const repoRoot = path.join(__dirname, '..');
+
+function startProgram(args: string[], killAfterMs = 30_000): Program {
+  const child = spawnProcess(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let killedByTimer = false;
+  const changed = new Set<() => void>();
+  child.stdout!.on('data', (d) => {
+    out += d;
+    for (const f of changed) f();
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+    for (const f of changed) f();
+  });
+  const killAll = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(() => {
+    killedByTimer = true;
+    killAll();
+  }, killAfterMs);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; killedByTimer: boolean }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      // Let the pipes drain before anyone reads the output.
+      setTimeout(() => {
+        for (const f of changed) f();
+        resolve({ code, signal, killedByTimer });
+      }, 50);
+    }),
+  );
+  let ended = false;
+  void exited.then(() => {
+    ended = true;
+    for (const f of changed) f();
+  });
+  const waitFor = (re: RegExp, fromStderr = false) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const m = (fromStderr ? err : out).match(re);
+        if (m) {
+          changed.delete(check);
+          resolve(m);
+        } else if (ended) {
+          changed.delete(check);
+          reject(new Error(`the program ended before ${re} appeared; stdout:\n${out}\nstderr:\n${err}`));
+        }
+      };
+      changed.add(check);
+      check();
+    });
+  return { child, stdout: () => out, stderr: () => err, waitFor, exited, killAll };
+}
+
+/** Sends one line, gives the one-line reply (or the error code). */
+function ask(port: number, line: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(`${line}\n`));
+    let got = '';
+    s.on('data', (d) => {
+      got += d;
+      if (got.includes('\n')) {
+        s.destroy();
+        resolve(got.trim());
+      }
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code!));
+    s.on('close', () => resolve(got.trim() || 'closed'));
+  });
+}
+
+describe('StreamServer({ workers }) with real worker processes', () => {
+  it('start() in the primary raises EADDRINUSE when the workers cannot listen', async () => {
+    const taken = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => taken.once('listening', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const p = startProgram([clusterFixture, 'serve', String(port)]);
+    try {
+      const r = await p.exited;
+      expect(r.killedByTimer).toBe(false);
+      expect(p.stdout()).toMatch(/^start failed EADDRINUSE: .*already in use/m);
+    } finally {
+      p.killAll();
+      taken.close();
+    }
+  }, 40_000);
+
+  it("the primary reports the StreamServer's own port, not a worker's other listener", async () => {
+    const p = startProgram([clusterFixture, 'metrics']);
+    try {
+      const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
+      expect(await ask(port, 'ping')).toMatch(/^pong \d+$/);
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+
+  it('stop({ timeout: null }) waits for a 2.5 s request: the reply arrives and the finally block runs', async () => {
+    const p = startProgram([clusterFixture, 'stop-null']);
+    try {
+      const r = await p.exited;
+      expect(r.killedByTimer).toBe(false);
+      expect(p.stdout()).toMatch(/^got slow 2.5$/m);
+      expect(p.stdout()).toMatch(/^finally slow 2.5$/m);
+      expect(p.stdout()).toMatch(/^reply done slow 2.5\nstopped$/m);
+      expect(r.code).toBe(0);
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+
+  it('a crashed worker is replaced, with a report, and later clients are served', async () => {
+    const p = startProgram([clusterFixture, 'serve']);
+    try {
+      const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
+      expect(await ask(port, 'crash')).toMatch(/^(closed|ECONNRESET)$/);
+      const m = await p.waitFor(/StreamServer worker (\d+) exited with code 3; starting a replacement in 0\.1 s \(crash 1 in a row, limit 10\)/, true);
+      expect(Number(m[1])).toBeGreaterThan(0);
+      // Both workers serve again: ask until two pids answered (the replacement among them).
+      const pids = new Set<string>();
+      for (let i = 0; i < 200 && pids.size < 2; i++) {
+        const reply = await ask(port, 'ping');
+        expect(reply).toMatch(/^pong \d+$/);
+        pids.add(reply.split(' ')[1]);
+        await new Promise((resolve) => setTimeout(resolve, 50)); // the replacement boots meanwhile
+      }
+      expect(pids.size).toBe(2);
+      expect(pids.has(m[1])).toBe(false);
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+
+  it('under the geventjs CLI the workers are patched as the primary is', async () => {
+    const p = startProgram([path.join(repoRoot, 'dist', 'bin', 'geventjs.js'), clusterFixture, 'serve']);
+    try {
+      const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
+      expect([await ask(port, 'patched?'), await ask(port, 'patched?')]).toEqual(['patched true', 'patched true']);
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+
+  it('SIGTERM to the primary: workers finish the request in flight (finally runs), then all exit', async () => {
+    const p = startProgram([clusterFixture, 'serve']);
+    try {
+      const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
+      const reply = ask(port, 'slow 1.5');
+      await p.waitFor(/^got slow 1.5$/m);
+      process.kill(p.child.pid!, 'SIGTERM');
+      expect(await reply).toBe('done slow 1.5');
+      const r = await p.exited;
+      expect(r.killedByTimer).toBe(false);
+      expect(r.signal).toBe('SIGTERM');
+      expect(p.stdout()).toMatch(/^finally slow 1.5$/m);
+      expect(p.stderr()).toMatch(/SIGTERM: stopping gracefully/);
+      expect(p.stderr()).not.toMatch(/starting a replacement/);
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+});
+
+describe('the documented shutdown shape', () => {
+  for (const kind of ['stream', 'datagram']) {
+    it(`signalHandler('SIGQUIT', shutdown) with run(() => server.serveForever()) ends the program (${kind})`, async () => {
+      const p = startProgram([path.join(__dirname, 'fixtures', 'server-shutdown.js'), kind]);
+      try {
+        const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
+        if (kind === 'stream') expect(await ask(port, '')).toBe('hi');
+        process.kill(p.child.pid!, 'SIGQUIT');
+        const r = await p.exited;
+        expect(r.killedByTimer).toBe(false);
+        expect(r.code).toBe(0);
+        expect(p.stdout()).toMatch(/serveForever returned\n$/);
+      } finally {
+        p.killAll();
+      }
+    }, 40_000);
+  }
+});
