@@ -276,12 +276,15 @@ describe('StreamServer', () => {
     const a = new StreamServer(['127.0.0.1', 0], echo);
     await a.start();
     const b = new StreamServer(['127.0.0.1', a.serverPort], echo);
-    const err = await b.start().then(
-      () => null,
-      (e: unknown) => e as NodeJS.ErrnoException,
-    );
+    let err: NodeJS.ErrnoException | null = null;
+    await captureErrors(async () => {
+      err = await b.start().then(
+        () => null,
+        (e: unknown) => e as NodeJS.ErrnoException,
+      );
+    });
     await a.stop();
-    expect(err?.code).toBe('EADDRINUSE');
+    expect((err as NodeJS.ErrnoException | null)?.code).toBe('EADDRINUSE');
   });
 });
 
@@ -894,4 +897,34 @@ describe('the documented shutdown shape', () => {
       }
     }, 40_000);
   }
+});
+
+describe('docs/production.md', () => {
+  it('its server, run as a real cluster, finishes a request in flight on SIGTERM, then exits', async () => {
+    const doc = fs.readFileSync(path.join(repoRoot, 'docs', 'production.md'), 'utf8');
+    const block = doc.match(/```js\n([\s\S]*?)```/);
+    expect(block).not.toBeNull();
+    const dist = path.join(repoRoot, 'dist', 'src');
+    const code = block![1]
+      .replace(/require\('geventjs'\)/g, `require(${JSON.stringify(path.join(dist, 'index.js'))})`)
+      .replace(/require\('geventjs\/(\w+)'\)/g, (_m, mod: string) => `require(${JSON.stringify(path.join(dist, `${mod}.js`))})`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'geventjs-production-'));
+    const file = path.join(dir, 'server.js');
+    fs.writeFileSync(file, code);
+    const p = startProgram([file]);
+    try {
+      const port = Number((await p.waitFor(/^listening on port (\d+)$/m))[1]);
+      const reply = ask(port, 'order 42');
+      await p.waitFor(/^worker \d+ handles order 42$/m);
+      process.kill(p.child.pid!, 'SIGTERM');
+      expect(await reply).toBe('done: order 42');
+      const r = await p.exited;
+      expect(r.killedByTimer).toBe(false);
+      expect(r.signal).toBe('SIGTERM');
+      expect(p.stderr()).toMatch(/^geventjs: StreamServer on port \d+: SIGTERM: stopping gracefully \(handlers get 10 s\)$/m);
+    } finally {
+      p.killAll();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });
