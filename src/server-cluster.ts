@@ -26,14 +26,14 @@ const TAG = 'geventjs.StreamServer';
 const PORTS_ENV = 'GEVENTJS_SERVER_PORTS';
 
 /** After this many crashes in a row (each within QUICK_CRASH_S of its start), stop replacing. */
-export const RESTART_LIMIT = 10;
+const RESTART_LIMIT = 10;
 /** A worker that ran at least this long before it died resets the crash count. */
 const QUICK_CRASH_S = 10;
 /** The first replacement waits this long; each quick crash in a row doubles it, up to MAX. */
 const FIRST_BACKOFF_S = 0.1;
 const MAX_BACKOFF_S = 10;
 /** A worker still alive this long after its stop timeout is killed (SIGKILL). */
-export const KILL_GRACE_S = 3;
+const KILL_GRACE_S = 3;
 
 interface ServerMessage {
   tag: typeof TAG;

@@ -24,12 +24,22 @@ export interface SpawnPool {
   spawn(fn: (...args: any[]) => unknown, ...args: any[]): Op<Greenlet<any>>;
 }
 
-/** The backlog Node uses when none is given; waiting connections are bounded by it. */
+/**
+ * The backlog Node uses when none is given; waiting connections are bounded by it.
+ *
+ * @example
+ * const most = poolSize + (backlog ?? NODE_DEFAULT_BACKLOG);
+ */
 export const NODE_DEFAULT_BACKLOG = 511;
 /** How long stop() waits for killed handlers to die before abandoning them (gevent's 1 s). */
-export const KILL_WAIT_S = 1;
+const KILL_WAIT_S = 1;
 
-/** Waits until `ready()` holds; woken by `wakeAll(lot)` whenever the server's state changes. */
+/**
+ * Waits until `ready()` holds; woken by `wakeAll(lot)` whenever the server's state changes.
+ *
+ * @example
+ * yield* new StateWait(this.stateLot, () => this.state === 'idle', 'StreamServer.stop()');
+ */
 export class StateWait extends Wait<void> {
   constructor(
     private readonly lot: ParkingLot<StateWait>,

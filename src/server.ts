@@ -501,10 +501,13 @@ export class StreamServer {
     }
     this.setState('stopping');
     this._closed = true;
+    const userListener = this.listener;
     try {
       this.closeListener();
       if (this.acceptor !== null) yield* this.acceptor.kill();
       this.acceptor = null;
+      // An accept() interrupted by that kill hands its connection back to the closed listener.
+      if (userListener !== null) for (const [sock] of userListener._pending.splice(0)) sock.close();
       if (this.arbiter !== null) yield* this.arbiter.stop(timeout);
       this.arbiter = null;
       yield* finishHandlers(this.handlers, timeout, 'StreamServer');

@@ -445,6 +445,37 @@ describe('StreamServer lifecycle', () => {
     expect(server.handlerCount()).toBe(0);
   });
 
+  it('a server made from a GListener: a connection woken into the accept loop as stop() runs is closed, not leaked', async () => {
+    const { listen } = await import('../src/socket.js');
+    let spins = 0;
+    const outcome = await run(function* () {
+      const listener = yield* listen(['127.0.0.1', 0]);
+      const server = new StreamServer(listener, echo);
+      yield* server.start();
+      let arrived = false;
+      listener.server.on('connection', () => (arrived = true)); // after GListener's own listener
+      const client = net.connect(server.serverPort, '127.0.0.1');
+      const closed = new Promise<string>((resolve) => {
+        client.on('error', (e: NodeJS.ErrnoException) => resolve(e.code!));
+        client.on('close', () => resolve('closed'));
+      });
+      // A busy hub: this greenlet is queued ahead of the accept loop when the connection
+      // wakes it, and stops the server before the accept loop runs.
+      while (!arrived) {
+        spins++;
+        yield* sleep(0);
+      }
+      yield* server.stop({ timeout: 0 });
+      const pendingAfter = listener._pending.length;
+      const how = yield* (function* () {
+        return (yield closed) as string;
+      })();
+      return { pendingAfter, how };
+    });
+    expect(spins).toBeGreaterThan(0);
+    expect(outcome).toEqual({ pendingAfter: 0, how: outcome.how === 'ECONNRESET' ? 'ECONNRESET' : 'closed' });
+  }, 15_000);
+
   it('stop({ timeout }) returns even when a handler catches GreenletExit and goes on', async () => {
     let kills = 0;
     let done = false;
