@@ -165,6 +165,8 @@ export class WorkerArbiter {
   private fork(port: number): Worker {
     const ports = JSON.stringify({ [this.key]: port });
     const w = cluster.fork({ [PORTS_ENV]: ports });
+    // A fork that fails (EAGAIN, ENOMEM) emits 'error' and then 'exit': reported, never thrown.
+    w.on('error', (e: Error) => report(`StreamServer worker ${w.process.pid ?? '(not started)'}: ${e.message}`));
     this.workers.add(w);
     this.bornAt.set(w, seconds());
     w.once('exit', () => {

@@ -7,7 +7,7 @@
  */
 import type { Greenlet } from './greenlet.js';
 import { describeValue } from './arg-checks.js';
-import { config, wake } from './hub.js';
+import { config, getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { Pool } from './pool.js';
@@ -164,13 +164,17 @@ export function checkStopTimeout(timeout: unknown, what: string): asserts timeou
  * yield* finishHandlers(this.handlers, 1, 'StreamServer');
  */
 export function* finishHandlers(handlers: Set<Greenlet<any>>, timeout: number | null, who: string): Generator<unknown, void, unknown> {
-  if (handlers.size > 0) yield* joinall([...handlers], { timeout });
-  if (handlers.size === 0) return;
-  for (const g of handlers) g.kill({ block: false });
-  yield* joinall([...handlers], { timeout: KILL_WAIT_S });
-  if (handlers.size === 0) return;
-  for (const g of handlers) g.kill({ block: false }); // gevent delivers every kill: try once more
-  reportLine(`${who}.stop(): ${handlers.size} handler(s) still running ${KILL_WAIT_S} s after being killed (they catch GreenletExit); left running`);
+  // A handler that calls stop() itself is not waited for (it would wait for itself).
+  const me = getcurrent();
+  const others = () => [...handlers].filter((g) => g !== me);
+  if (others().length > 0) yield* joinall(others(), { timeout });
+  if (others().length === 0) return;
+  for (const g of others()) g.kill({ block: false });
+  yield* joinall(others(), { timeout: KILL_WAIT_S });
+  const left = others();
+  if (left.length === 0) return;
+  for (const g of left) g.kill({ block: false }); // gevent delivers every kill: try once more
+  reportLine(`${who}.stop(): ${left.length} handler(s) still running ${KILL_WAIT_S} s after being killed (they catch GreenletExit); left running`);
 }
 
 /**

@@ -405,8 +405,11 @@ export class StreamServer {
   /** The next connection, wrapped and reading: from our own queue or the user's listener. */
   private *nextConnection(): Generator<unknown, [GSocket, Address], unknown> {
     if (this.listener !== null) return yield* this.listener.accept();
-    yield* new StateWait(this.acceptorLot, () => this.waiting.length > 0, 'StreamServer accept loop (waiting for a connection)');
-    const ns = this.waiting.shift()!;
+    let ns: net.Socket;
+    do {
+      yield* new StateWait(this.acceptorLot, () => this.waiting.length > 0, 'StreamServer accept loop (waiting for a connection)');
+      ns = this.waiting.shift()!;
+    } while (ns.destroyed); // gone while it waited: nothing to hand over
     const sock = GSocket.wrap(ns);
     ns.resume(); // accepted paused (pauseOnConnect): it reads only from now on
     return [sock, [ns.remoteAddress ?? '', ns.remotePort ?? 0]];

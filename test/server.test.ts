@@ -476,6 +476,23 @@ describe('StreamServer lifecycle', () => {
     expect(outcome).toEqual({ pendingAfter: 0, how: outcome.how === 'ECONNRESET' ? 'ECONNRESET' : 'closed' });
   }, 15_000);
 
+  it('a handler may stop its own server: stop({ timeout: null }) does not wait for the handler calling it', async () => {
+    let stoppedInside = false;
+    const server: StreamServer = new StreamServer(['127.0.0.1', 0], function* (sock): Generator<unknown, void, unknown> {
+      yield* sock.sendall('bye\n');
+      yield* server.stop({ timeout: null });
+      stoppedInside = true;
+    });
+    await server.start();
+    const reply = await ask(server.serverPort, 'quit');
+    await run(function* () {
+      yield* until(() => stoppedInside);
+    });
+    expect(reply).toBe('bye');
+    expect(server.started).toBe(false);
+    expect(await tryConnect(server.serverPort)).toBe('ECONNREFUSED');
+  }, 15_000);
+
   it('stop({ timeout }) returns even when a handler catches GreenletExit and goes on', async () => {
     let kills = 0;
     let done = false;
