@@ -25,9 +25,14 @@ const TAG = 'geventjs.StreamServer';
 /** The environment variable that gives a replacement worker the ports already bound. */
 const PORTS_ENV = 'GEVENTJS_SERVER_PORTS';
 
-/** After this many crashes in a row (each within QUICK_CRASH_S of its start), stop replacing. */
-const RESTART_LIMIT = 10;
-/** A worker that ran at least this long before it died resets the crash count. */
+/**
+ * After this many replacements in a row die before their server listens, stop replacing
+ * (gunicorn halts on a worker that fails to boot: the code or the environment is broken, and
+ * restarting forever would only hide it). Workers that crash after they served are always
+ * replaced, with the backoff.
+ */
+const BOOT_FAILURE_LIMIT = 5;
+/** A worker that ran at least this long before it died starts the backoff again. */
 const QUICK_CRASH_S = 10;
 /** The first replacement waits this long; each quick crash in a row doubles it, up to MAX. */
 const FIRST_BACKOFF_S = 0.1;
@@ -121,7 +126,11 @@ export class WorkerArbiter {
   private port = 0;
   private bindPort = 0;
   private stopping = false;
+  /** Crashes in a row, each within QUICK_CRASH_S of its worker's start: sets the backoff. */
   private quickCrashes = 0;
+  /** Replacements in a row that died before they listened. */
+  private bootFailures = 0;
+  private readonly listened = new WeakSet<Worker>();
   private readonly bornAt = new Map<Worker, number>();
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private onGiveUp: ((e: Error) => void) | null = null;
@@ -132,7 +141,7 @@ export class WorkerArbiter {
     private readonly stopTimeout: number | null,
   ) {}
 
-  /** Calls `fn` once the arbiter stops replacing workers (too many crashes in a row). */
+  /** Calls `fn` when the last worker is gone and no more are started (too many failed starts in a row). */
   whenGivenUp(fn: (e: Error) => void): void {
     this.onGiveUp = fn;
   }
@@ -143,13 +152,17 @@ export class WorkerArbiter {
       function* (this: WorkerArbiter) {
         this.stopping = false;
         this.quickCrashes = 0;
+        this.bootFailures = 0;
         this.bindPort = address[1];
         setupWorkerPatching();
         const forked = Array.from({ length: this.count }, () => this.fork(address[1]));
         try {
           const ports = yield* abortable(() => Promise.all(forked.map((w) => this.listening(w))));
           this.port = ports[0];
-          for (const w of forked) this.watch(w);
+          for (const w of forked) {
+            this.listened.add(w);
+            this.watch(w);
+          }
           return this.port;
         } catch (e) {
           this.stopping = true;
@@ -183,8 +196,9 @@ export class WorkerArbiter {
         if (!isServerMessage(m, this.key)) return;
         if (m.event === 'listening') done(() => resolve(m.port!));
         else if (m.event === 'error') {
-          const e = new Error(`StreamServer worker ${w.process.pid}: ${m.message}`) as NodeJS.ErrnoException;
+          const e = new Error(`StreamServer worker ${w.process.pid}: ${m.message}`) as NodeJS.ErrnoException & { fromWorker?: boolean };
           if (m.code !== undefined) e.code = m.code;
+          e.fromWorker = true;
           done(() => reject(e));
         }
       };
@@ -206,23 +220,33 @@ export class WorkerArbiter {
   /** Replaces `w` when it dies while the server runs. */
   private watch(w: Worker): void {
     w.once('exit', (code: number | null, signal: string | null) => {
-      if (this.stopping) return;
-      const lived = seconds() - (this.bornAt.get(w) ?? seconds());
-      this.quickCrashes = lived >= QUICK_CRASH_S ? 1 : this.quickCrashes + 1;
-      const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
-      if (this.quickCrashes > RESTART_LIMIT) {
-        report(`StreamServer worker ${w.process.pid} ${how}; ${RESTART_LIMIT} workers in a row died within ${QUICK_CRASH_S} s of starting, so no more are started (${this.workers.size} left)`);
-        if (this.workers.size === 0) this.onGiveUp?.(new Error(`StreamServer: every worker died and the restart limit (${RESTART_LIMIT} in a row) was reached`));
+      if (!this.stopping) this.onCrash(w, signal !== null ? `was killed by ${signal}` : `exited with code ${code}`);
+    });
+  }
+
+  private onCrash(w: Worker, how: string): void {
+    const booted = this.listened.has(w);
+    const lived = seconds() - (this.bornAt.get(w) ?? seconds());
+    this.quickCrashes = booted && lived >= QUICK_CRASH_S ? 1 : this.quickCrashes + 1;
+    const pid = w.process.pid;
+    if (!booted) {
+      this.bootFailures++;
+      how += ' before its server listened';
+      if (this.bootFailures >= BOOT_FAILURE_LIMIT) {
+        const left = this.workers.size;
+        report(`StreamServer worker ${pid} ${how}; ${BOOT_FAILURE_LIMIT} replacements in a row failed to start, so no more are started (${left} worker${left === 1 ? '' : 's'} left)`);
+        if (left === 0) this.onGiveUp?.(new Error(`StreamServer: every worker died and ${BOOT_FAILURE_LIMIT} replacements in a row failed to start; see the error output`));
         return;
       }
-      const delay = Math.min(FIRST_BACKOFF_S * 2 ** (this.quickCrashes - 1), MAX_BACKOFF_S);
-      report(`StreamServer worker ${w.process.pid} ${how}; starting a replacement in ${delay} s (crash ${this.quickCrashes} in a row, limit ${RESTART_LIMIT})`);
-      const t = setTimeout(() => {
-        this.restartTimers.delete(t);
-        if (!this.stopping) this.replace();
-      }, delay * 1000);
-      this.restartTimers.add(t);
-    });
+    }
+    const delay = Math.min(FIRST_BACKOFF_S * 2 ** (this.quickCrashes - 1), MAX_BACKOFF_S);
+    const count = booted ? `crash ${this.quickCrashes} in a row` : `failed start ${this.bootFailures} of at most ${BOOT_FAILURE_LIMIT} in a row`;
+    report(`StreamServer worker ${pid} ${how}; starting a replacement in ${delay} s (${count})`);
+    const t = setTimeout(() => {
+      this.restartTimers.delete(t);
+      if (!this.stopping) this.replace();
+    }, delay * 1000);
+    this.restartTimers.add(t);
   }
 
   private replace(): void {
@@ -233,9 +257,16 @@ export class WorkerArbiter {
     this.watch(w);
     this.listening(w).then(
       (port) => {
+        this.listened.add(w);
+        this.bootFailures = 0;
         if (port !== this.port) report(`StreamServer replacement worker ${w.process.pid} listens on port ${port}, not ${this.port}`);
       },
-      (e: Error) => report(`StreamServer replacement worker could not serve: ${e.message}`),
+      (e: Error & { fromWorker?: boolean }) => {
+        if (!e.fromWorker) return; // an exit before listening: onCrash reports it
+        report(e.message);
+        // A worker whose server cannot listen is of no use; its exit counts as a failed start.
+        if (!w.isDead()) w.process.kill('SIGKILL');
+      },
     );
   }
 

@@ -761,8 +761,8 @@ interface Program {
 const clusterFixture = path.join(__dirname, 'fixtures', 'server-cluster.js');
 const repoRoot = path.join(__dirname, '..');
 
-function startProgram(args: string[], killAfterMs = 30_000): Program {
-  const child = spawnProcess(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+function startProgram(args: string[], killAfterMs = 30_000, env: NodeJS.ProcessEnv = {}): Program {
+  const child = spawnProcess(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
   let killedByTimer = false;
@@ -881,7 +881,7 @@ describe('StreamServer({ workers }) with real worker processes', () => {
     try {
       const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
       expect(await ask(port, 'crash')).toMatch(/^(closed|ECONNRESET)$/);
-      const m = await p.waitFor(/StreamServer worker (\d+) exited with code 3; starting a replacement in 0\.1 s \(crash 1 in a row, limit 10\)/, true);
+      const m = await p.waitFor(/StreamServer worker (\d+) exited with code 3; starting a replacement in 0\.1 s \(crash 1 in a row\)/, true);
       expect(Number(m[1])).toBeGreaterThan(0);
       // Both workers serve again: ask until two pids answered (the replacement among them).
       const pids = new Set<string>();
@@ -893,6 +893,41 @@ describe('StreamServer({ workers }) with real worker processes', () => {
       }
       expect(pids.size).toBe(2);
       expect(pids.has(m[1])).toBe(false);
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+
+  it('replacements that fail to start are retried with a growing wait, then given up on, with reports', async () => {
+    const p = startProgram([clusterFixture, 'bad-replacement']);
+    try {
+      const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
+      expect(await ask(port, 'crash')).toMatch(/^(closed|ECONNRESET)$/);
+      await p.waitFor(/5 replacements in a row failed to start, so no more are started \(1 worker left\)/, true);
+      const waits = [...p.stderr().matchAll(/starting a replacement in ([\d.]+) s/g)].map((m) => Number(m[1]));
+      expect(waits).toEqual([0.1, 0.2, 0.4, 0.8, 1.6]);
+      expect(p.stderr()).toMatch(/exited with code 1 before its server listened; starting a replacement in 0\.2 s \(failed start 1 of at most 5 in a row\)/);
+      // The worker left goes on serving.
+      expect(await ask(port, 'ping')).toMatch(/^pong \d+$/);
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+
+  it('a worker that will not stop is killed 3 s after its stop timeout, with a report, and the primary exits', async () => {
+    const p = startProgram([clusterFixture, 'serve'], 30_000, { STOP_TIMEOUT: '0.2' });
+    try {
+      const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
+      const c = net.connect(port, '127.0.0.1', () => c.write('stubborn\n'));
+      c.on('error', () => {});
+      await p.waitFor(/^stubborn$/m);
+      process.kill(p.child.pid!, 'SIGTERM');
+      const r = await p.exited;
+      c.destroy();
+      expect(r.killedByTimer).toBe(false);
+      expect(r.signal).toBe('SIGTERM');
+      expect(p.stderr()).toMatch(/handler\(s\) still running 1 s after being killed \(they catch GreenletExit\); left running/);
+      expect(p.stderr()).toMatch(/StreamServer worker \d+ was still alive 3 s after its stop timeout \(0\.2 s\); killed with SIGKILL/);
     } finally {
       p.killAll();
     }
