@@ -294,10 +294,19 @@ export class StreamServer {
       else yield* this.startServing();
       ok = true;
     } finally {
+      if (!ok) this.undoStart();
       this.setState(ok ? 'started' : 'idle');
     }
     this._closed = false;
     if (this.workers > 0 && this.handleSignals) this.installSignalHandlers();
+  }
+
+  /** A start that failed or was interrupted half way leaves nothing listening or running. */
+  private undoStart(): void {
+    this.closeListener();
+    this.acceptor?.kill({ block: false });
+    this.acceptor = null;
+    for (const f of this.cleanups.splice(0)) f();
   }
 
   private *startServing(): Generator<unknown, void, unknown> {
