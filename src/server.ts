@@ -364,7 +364,8 @@ export class StreamServer {
       this.failure = e;
       wakeAll(this.stateLot);
     });
-    const port = yield* arbiter.start(this.bindAddress);
+    // After stop(), the workers bind the port the server had (as a single process does).
+    const port = yield* arbiter.start([this.bindAddress[0], this._address[1] || this.bindAddress[1]]);
     this.arbiter = arbiter;
     this._address = [this.bindAddress[0], port];
   }

@@ -876,6 +876,21 @@ describe('StreamServer({ workers }) with real worker processes', () => {
     }
   }, 40_000);
 
+  it('stop() then start() in the primary forks new workers on the same port', async () => {
+    const p = startProgram([clusterFixture, 'restart']);
+    try {
+      const r = await p.exited;
+      expect(r.killedByTimer).toBe(false);
+      const port = p.stdout().match(/^listening (\d+)$/m)![1];
+      expect(p.stdout()).toMatch(/^first pong \d+$/m);
+      expect(p.stdout()).toMatch(new RegExp(`^again listening ${port}$`, 'm'));
+      expect(p.stdout()).toMatch(/^second pong \d+\nstopped$/m);
+      expect(r.code).toBe(0);
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+
   it('a crashed worker is replaced, with a report, and later clients are served', async () => {
     const p = startProgram([clusterFixture, 'serve']);
     try {
