@@ -958,24 +958,26 @@ describe('StreamServer({ workers }) with real worker processes', () => {
     }
   }, 40_000);
 
-  it('SIGTERM to the primary: workers finish the request in flight (finally runs), then all exit', async () => {
-    const p = startProgram([clusterFixture, 'serve']);
-    try {
-      const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
-      const reply = ask(port, 'slow 1.5');
-      await p.waitFor(/^got slow 1.5$/m);
-      process.kill(p.child.pid!, 'SIGTERM');
-      expect(await reply).toBe('done slow 1.5');
-      const r = await p.exited;
-      expect(r.killedByTimer).toBe(false);
-      expect(r.signal).toBe('SIGTERM');
-      expect(p.stdout()).toMatch(/^finally slow 1.5$/m);
-      expect(p.stderr()).toMatch(/SIGTERM: stopping gracefully/);
-      expect(p.stderr()).not.toMatch(/starting a replacement/);
-    } finally {
-      p.killAll();
-    }
-  }, 40_000);
+  for (const target of ['the primary', 'the whole process group']) {
+    it(`SIGTERM to ${target}: workers finish the request in flight (finally runs), then all exit`, async () => {
+      const p = startProgram([clusterFixture, 'serve']);
+      try {
+        const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
+        const reply = ask(port, 'slow 1.5');
+        await p.waitFor(/^got slow 1.5$/m);
+        process.kill(target === 'the primary' ? p.child.pid! : -p.child.pid!, 'SIGTERM');
+        expect(await reply).toBe('done slow 1.5');
+        const r = await p.exited;
+        expect(r.killedByTimer).toBe(false);
+        expect(r.signal).toBe('SIGTERM');
+        expect(p.stdout()).toMatch(/^finally slow 1.5$/m);
+        expect(p.stderr()).toMatch(/SIGTERM: stopping gracefully/);
+        expect(p.stderr()).not.toMatch(/starting a replacement|SIGKILL/);
+      } finally {
+        p.killAll();
+      }
+    }, 40_000);
+  }
 });
 
 describe('the documented shutdown shape', () => {
