@@ -35,6 +35,7 @@ import {
   wakeAll,
 } from './server-common.js';
 import { inheritedPort, onStopRequest, tellPrimary, WorkerArbiter } from './server-cluster.js';
+import { signalName, stopOnSignals } from './server-signals.js';
 
 export { DatagramServer, type DatagramHandler, type DatagramServerOptions } from './datagram-server.js';
 
@@ -372,34 +373,12 @@ export class StreamServer {
 
   /** SIGTERM and SIGINT stop the server gracefully, then end the process as the signal would. */
   private installSignalHandlers(): void {
-    let stopping = false;
-    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
-    const off = () => {
-      for (const s of signals) process.removeListener(s, onSignal);
-    };
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping) {
-        // A second signal while stopping: end now, as Node would.
-        off();
-        process.kill(process.pid, sig);
-        return;
-      }
-      stopping = true;
-      reportLine(`StreamServer on port ${this.serverPort}: ${sig}: stopping gracefully (handlers get ${this.stopTimeout ?? 'unlimited'} s)`);
-      spawn(function* (server: StreamServer) {
-        try {
-          yield* server.stop({ timeout: server.stopTimeout });
-        } finally {
-          off();
-          // Once greenlets woken by the stop have run, end as the signal would have.
-          setImmediate(() => process.kill(process.pid, sig));
-        }
-      }, this);
-    };
-    for (const s of signals) process.on(s, onSignal);
-    this.cleanups.push(() => {
-      if (!stopping) off();
-    });
+    this.cleanups.push(
+      stopOnSignals(this, () => {
+        reportLine(`StreamServer on port ${this.serverPort}: ${signalName()}: stopping gracefully (handlers get ${this.stopTimeout ?? 'unlimited'} s)`);
+        return this.stop({ timeout: this.stopTimeout });
+      }),
+    );
   }
 
   private onConnection(ns: net.Socket): void {

@@ -929,6 +929,23 @@ describe('StreamServer({ workers }) with real worker processes', () => {
     }
   }, 40_000);
 
+  it('two servers in one program: SIGTERM stops both gracefully before the primary exits', async () => {
+    const p = startProgram([clusterFixture, 'two']);
+    try {
+      const port = Number((await p.waitFor(/^second (\d+)$/m))[1]);
+      const reply = ask(port, 'slow 1.5');
+      await p.waitFor(/^got slow 1.5$/m);
+      process.kill(p.child.pid!, 'SIGTERM');
+      const r = await p.exited;
+      expect(r.killedByTimer).toBe(false);
+      expect(r.signal).toBe('SIGTERM');
+      expect(p.stdout()).toMatch(/^finally slow 1.5$/m); // printed before the primary exited
+      expect(await reply).toBe('done slow 1.5');
+    } finally {
+      p.killAll();
+    }
+  }, 40_000);
+
   it('a worker that will not stop is killed 3 s after its stop timeout, with a report, and the primary exits', async () => {
     const p = startProgram([clusterFixture, 'serve'], 30_000, { STOP_TIMEOUT: '0.2' });
     try {
