@@ -7,7 +7,7 @@
  *
  * @example
  * // in the primary (StreamServer does this for you):
- * const arbiter = new WorkerArbiter('127.0.0.1:0#0', 2, 1);
+ * const arbiter = new WorkerArbiter('127.0.0.1:0#0', 2);
  * const port = yield* arbiter.start(['127.0.0.1', 0]);
  */
 import cluster from 'node:cluster';
@@ -116,7 +116,7 @@ function setupWorkerPatching(): void {
  * them gracefully.
  *
  * @example
- * const arbiter = new WorkerArbiter('127.0.0.1:0#0', 2, 1);
+ * const arbiter = new WorkerArbiter('127.0.0.1:0#0', 2);
  * const port = yield* arbiter.start(['127.0.0.1', 0]);
  * yield* arbiter.stop(1);
  */
@@ -138,7 +138,6 @@ export class WorkerArbiter {
   constructor(
     private readonly key: string,
     private readonly count: number,
-    private readonly stopTimeout: number | null,
   ) {}
 
   /** Calls `fn` when the last worker is gone and no more are started (too many failed starts in a row). */

@@ -360,7 +360,7 @@ export class StreamServer {
   }
 
   private *startCluster(): Generator<unknown, void, unknown> {
-    const arbiter = new WorkerArbiter(this.clusterKey, this.workers, this.stopTimeout);
+    const arbiter = new WorkerArbiter(this.clusterKey, this.workers);
     arbiter.whenGivenUp((e) => {
       this.failure = e;
       wakeAll(this.stateLot);
