@@ -135,6 +135,8 @@ class ListenWait extends Wait<void> {
   }
 }
 
+function ignoreError(): void {}
+
 /** Per address, how many workers-servers this process made: the key that pairs primary and worker. */
 const clusterKeys = new Map<string, number>();
 
@@ -382,7 +384,7 @@ export class StreamServer {
   }
 
   private onConnection(ns: net.Socket): void {
-    ns.on('error', () => {}); // a reset while it waits is seen by its handler's first read
+    ns.on('error', ignoreError); // a reset while it waits is seen by its handler's first read
     if (this.state !== 'started' && this.state !== 'starting') {
       ns.destroy();
       return;
