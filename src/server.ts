@@ -1,7 +1,8 @@
 /**
  * gevent.server: `StreamServer` runs `handle(socket, address)` in a greenlet per TCP
  * connection (or in a Pool), `DatagramServer` runs `handle(data, address)` per UDP datagram.
- * With `{ workers: N }` a StreamServer serves from N processes through Node's `cluster`.
+ * With `{ workers: N }` a StreamServer serves from N processes through Node's `cluster`
+ * (see server-cluster.ts for the primary's arbiter).
  *
  * @example
  * import { run } from 'geventjs';
@@ -12,27 +13,36 @@
  * await run(function* () { yield* server.serveForever(); });
  */
 import cluster from 'node:cluster';
-import type { Worker } from 'node:cluster';
-import * as dgram from 'node:dgram';
-import { abortable } from './abortable.js';
+import * as net from 'node:net';
 import { Greenlet, spawn } from './greenlet.js';
-import { describeValue } from './arg-checks.js';
+import { checkBoolean, describeValue, ownOptions } from './arg-checks.js';
 import { wake, wakeError } from './hub.js';
-import { doneOp, Op, opFrom, PARK, Wait } from './op.js';
+import { holdProcess, releaseProcess } from './keep-alive.js';
+import { Op, opFrom, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
-import { Pool } from './pool.js';
-import { type Address, GListener, type GSocket, listen } from './socket.js';
-import { joinall, killall } from './wait.js';
+import { type Address, GListener, GSocket } from './socket.js';
+import {
+  checkAddress,
+  checkHandle,
+  checkSpawn,
+  checkStopTimeout,
+  finishHandlers,
+  NODE_DEFAULT_BACKLOG,
+  reportLine,
+  runHandler,
+  type SpawnPool,
+  StateWait,
+  wakeAll,
+} from './server-common.js';
+import { inheritedPort, onStopRequest, tellPrimary, WorkerArbiter } from './server-cluster.js';
+import { signalName, stopOnSignals } from './server-signals.js';
 
-/**
- * What `{ spawn }` may be: a Pool (anything whose `spawn` is an Op of a Greenlet).
- *
- * @example
- * new StreamServer(['127.0.0.1', 0], handle, { spawn: new Pool(100) });
- */
-export interface SpawnPool {
-  spawn(fn: (...args: any[]) => unknown, ...args: any[]): Op<Greenlet<any>>;
-}
+export { DatagramServer, type DatagramHandler, type DatagramServerOptions } from './datagram-server.js';
+
+// Captured at load: a monkey patch replaces it on the shared `net` module later.
+const netCreateServer = net.createServer;
+
+export type { SpawnPool } from './server-common.js';
 
 /**
  * A connection handler: a generator function (or a plain or async one).
@@ -43,76 +53,101 @@ export interface SpawnPool {
 export type StreamHandler = (socket: GSocket, address: Address) => unknown;
 
 /**
- * Options of `StreamServer`.
+ * Options of `StreamServer` (own properties only are read).
  *
  * @example
- * const opts: StreamServerOptions = { spawn: 1000, workers: 2, backlog: 511 };
+ * const opts: StreamServerOptions = { spawn: 1000, workers: 2, backlog: 511, maxConnections: 2000 };
  */
 export interface StreamServerOptions {
   /** A Pool, a greatest number of handlers at once, or omitted: a greenlet per connection. */
   spawn?: SpawnPool | number | null;
   /** Serve from this many processes through Node's cluster (the primary forks them). */
   workers?: number;
-  /** listen() backlog. */
+  /** listen() backlog (Node's default: 511). */
   backlog?: number;
+  /**
+   * The most connections held at once (handled plus waiting for a pool slot); the OS accepts
+   * more and they are closed at once. Default: pool size + backlog with a bounded pool, no
+   * limit without one.
+   */
+  maxConnections?: number;
+  /** Seconds `serveForever()`'s own stop and the SIGTERM/SIGINT stop give handlers (default 1). */
+  stopTimeout?: number | null;
+  /** With `workers`: stop gracefully on SIGTERM and SIGINT (default true). */
+  handleSignals?: boolean;
 }
 
-/** Waits until the server stops (serveForever). */
-class ServerWait extends Wait<void> {
+const PEER_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/**
+ * A handler greenlet's body: the user's handler, then the socket closed whatever the end. A
+ * handler killed by the peer (a reset or a broken pipe) gets one line, not a stack: it is the
+ * network's doing, not a bug.
+ */
+function* serveConnection(handle: StreamHandler, sock: GSocket, address: Address): Generator<unknown, void, unknown> {
+  try {
+    yield* runHandler(handle, [sock, address]);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException | null)?.code;
+    if (typeof code !== 'string' || !PEER_ERRORS.has(code)) throw e;
+    reportLine(`StreamServer handler for ${address[0]}:${address[1]} ended: the peer ${code === 'EPIPE' ? 'stopped reading (EPIPE)' : `dropped the connection (${code})`}`);
+  } finally {
+    sock.close();
+  }
+}
+
+/** Waits for a Node server to listen; a greenlet interrupted meanwhile closes it. */
+class ListenWait extends Wait<void> {
   constructor(
-    private readonly lot: ParkingLot<ServerWait>,
-    private readonly ready: () => boolean,
-    private readonly label: string,
+    private readonly server: net.Server,
+    private readonly address: Address,
+    private readonly backlog: number | undefined,
   ) {
     super();
   }
 
-  override poll(): void | typeof PARK {
-    return this.ready() ? undefined : PARK;
-  }
-
-  park(): void {
-    this.lot.push(this);
+  park(g: Greenlet): void {
+    const [host, port] = this.address;
+    const onError = (e: NodeJS.ErrnoException) => {
+      if (g._wait !== this) return;
+      if (e.code === 'EADDRINUSE') {
+        e.message = `StreamServer.start(): address ${host || '*'}:${port} is already in use (EADDRINUSE); stop the other server or pick another port (0 lets the OS choose)`;
+      }
+      wakeError(g, e);
+    };
+    this.server.once('error', onError);
+    this.server.listen({ host: host || undefined, port, backlog: this.backlog }, () => {
+      this.server.removeListener('error', onError);
+      if (g._wait === this) wake(g, undefined);
+    });
   }
 
   override cancel(): void {
-    this.lot.remove(this);
+    this.server.close();
+  }
+
+  override undo(): void {
+    this.server.close();
   }
 
   override describe(): string {
-    return this.label;
+    return `StreamServer.start() (listen on ${this.address[0]}:${this.address[1]})`;
   }
 }
 
-function wakeAll(lot: ParkingLot<ServerWait>): void {
-  for (let w = lot.shift(); w !== null; w = lot.shift()) wake(w.g!, undefined);
-}
+function ignoreError(): void {}
 
-/** Runs a handler of any kind to the end inside a greenlet. */
-function* runHandler(handle: (...args: any[]) => unknown, args: unknown[]): Generator<unknown, void, unknown> {
-  const r = handle(...args) as any;
-  if (r !== null && typeof r === 'object' && typeof r.next === 'function' && typeof r[Symbol.iterator] === 'function') {
-    yield* r;
-  } else if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
-    yield r;
-  }
-}
+/** Per address, how many workers-servers this process made: the key that pairs primary and worker. */
+const clusterKeys = new Map<string, number>();
 
-function checkHandle(handle: unknown, what: string): void {
-  if (typeof handle !== 'function') {
-    throw new TypeError(`${what} needs a handle function, got ${describeValue(handle)}; pass e.g. function* (socket, address) { ... }`);
-  }
-}
-
-function checkAddress(address: unknown, what: string): asserts address is Address {
-  if (!Array.isArray(address) || address.length !== 2 || typeof address[0] !== 'string' || typeof address[1] !== 'number') {
-    throw new TypeError(`${what} listens on [host, port], got ${describeValue(address)}; pass e.g. ['127.0.0.1', 0]`);
-  }
-}
+type State = 'idle' | 'starting' | 'started' | 'stopping';
 
 /**
- * A TCP server (gevent's StreamServer). `handle(socket, address)` runs in a new greenlet
- * per connection, and the socket is closed when it returns.
+ * A TCP server (gevent's StreamServer). `handle(socket, address)` runs in a new greenlet (or
+ * a pool slot) per connection, and the socket is closed when it returns.
+ *
+ * While a bounded pool is full the server reads nothing from the connections that wait for a
+ * slot, and holds at most `maxConnections` of them (see the options).
  *
  * @example
  * const server = new StreamServer(['127.0.0.1', 0], function* (sock, [host]) {
@@ -125,59 +160,83 @@ function checkAddress(address: unknown, what: string): asserts address is Addres
 export class StreamServer {
   /** Handler greenlets still running. */
   readonly handlers = new Set<Greenlet<any>>();
-  private listener: GListener | null;
-  private readonly bindAddress: Address | null;
+  private readonly userListener: GListener | null;
+  private readonly bindAddress: Address;
   private readonly pool: SpawnPool | null;
   private readonly workers: number;
   private readonly backlog: number | undefined;
-  private acceptor: Greenlet<any> | null = null;
-  private _started = false;
+  private readonly maxConnections: number | undefined;
+  private readonly stopTimeout: number | null;
+  private readonly handleSignals: boolean;
+  private readonly clusterKey: string;
+  private state: State = 'idle';
   private _closed = false;
   private _address: Address = ['', 0];
-  private readonly stoppedLot = new ParkingLot<ServerWait>();
-  private readonly clusterWorkers: Worker[] = [];
+  /** Bumped by every stop: serveForever() waits for its generation to end. */
+  private generation = 0;
+  private failure: Error | null = null;
+  private readonly stateLot = new ParkingLot<StateWait>();
+  private nodeServer: net.Server | null = null;
+  private listener: GListener | null = null;
+  /** Accepted connections not yet read from (paused), waiting for the accept loop. */
+  private readonly waiting: net.Socket[] = [];
+  private readonly acceptorLot = new ParkingLot<StateWait>();
+  private acceptor: Greenlet<any> | null = null;
+  /** The connection the accept loop holds while it waits for a pool slot. */
+  private held: GSocket | null = null;
+  private arbiter: WorkerArbiter | null = null;
+  private cleanups: Array<() => void> = [];
 
+  constructor(listener: Address | GListener, handle: StreamHandler, opts?: StreamServerOptions);
   constructor(
     listener: Address | GListener,
     private readonly handle: StreamHandler,
-    opts: StreamServerOptions = {},
+    opts?: StreamServerOptions,
   ) {
     checkHandle(handle, 'new StreamServer()');
     if (listener instanceof GListener) {
-      this.listener = listener;
-      this.bindAddress = null;
+      this.userListener = listener;
+      this.bindAddress = listener.getsockname();
     } else {
       checkAddress(listener, 'new StreamServer()');
-      this.listener = null;
-      this.bindAddress = listener;
+      this.userListener = null;
+      this.bindAddress = [listener[0], listener[1]];
     }
-    const spawnOpt = opts.spawn ?? null;
-    this.pool = null;
-    if (typeof spawnOpt === 'number') {
-      if (!Number.isInteger(spawnOpt) || spawnOpt < 1) {
-        throw new RangeError(`new StreamServer({ spawn }): a size must be a whole number >= 1, got ${spawnOpt}`);
-      }
-      this.pool = new Pool(spawnOpt); // as gevent: a size means a Pool of that size
-    } else if (spawnOpt !== null) {
-      if (typeof (spawnOpt as SpawnPool).spawn !== 'function') {
-        throw new TypeError(`new StreamServer({ spawn }) takes a Pool or a size, got ${describeValue(spawnOpt)}`);
-      }
-      this.pool = spawnOpt;
-    }
-    const workers = opts.workers ?? 0;
+    const o = ownOptions(opts, 'new StreamServer(address, handle, options)');
+    this.pool = checkSpawn(o.spawn, 'new StreamServer({ spawn })');
+    const workers = o.workers ?? 0;
     if (!Number.isInteger(workers) || workers < 0) {
       throw new RangeError(`new StreamServer({ workers }) must be a whole number of processes >= 0, got ${describeValue(workers)}`);
     }
     this.workers = workers;
-    this.backlog = opts.backlog;
+    const backlog = o.backlog;
+    if (backlog !== undefined && (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0)) {
+      throw new RangeError(`new StreamServer({ backlog }) must be a whole number >= 0, got ${describeValue(backlog)}`);
+    }
+    this.backlog = backlog;
+    const maxConnections = o.maxConnections;
+    if (maxConnections !== undefined && (typeof maxConnections !== 'number' || !(maxConnections >= 1) || (!Number.isInteger(maxConnections) && maxConnections !== Infinity))) {
+      throw new RangeError(`new StreamServer({ maxConnections }) must be a whole number >= 1 (or Infinity), got ${describeValue(maxConnections)}`);
+    }
+    const poolSize = (this.pool as { size?: unknown } | null)?.size;
+    this.maxConnections =
+      maxConnections ?? (typeof poolSize === 'number' && Number.isFinite(poolSize) ? poolSize + (backlog ?? NODE_DEFAULT_BACKLOG) : undefined);
+    const stopTimeout = o.stopTimeout === undefined ? 1 : o.stopTimeout;
+    checkStopTimeout(stopTimeout, 'new StreamServer({ stopTimeout })');
+    this.stopTimeout = stopTimeout;
+    this.handleSignals = checkBoolean(o.handleSignals, 'new StreamServer({ handleSignals })', true);
+    const where = `${this.bindAddress[0]}:${this.bindAddress[1]}`;
+    const n = clusterKeys.get(where) ?? 0;
+    if (workers > 0) clusterKeys.set(where, n + 1);
+    this.clusterKey = `${where}#${n}`;
   }
 
-  /** True once `start()` finished. */
+  /** True while the server is started (between `start()` and `stop()`). */
   get started(): boolean {
-    return this._started;
+    return this.state === 'started';
   }
 
-  /** True once `stop()` was called. */
+  /** True once `stop()` was called (until a new `start()`). */
   get closed(): boolean {
     return this._closed;
   }
@@ -202,63 +261,175 @@ export class StreamServer {
     return this.workers > 0 && cluster.isPrimary;
   }
 
+  private get isWorkerOfCluster(): boolean {
+    return this.workers > 0 && cluster.isWorker;
+  }
+
+  private setState(s: State): void {
+    this.state = s;
+    wakeAll(this.stateLot);
+  }
+
   /**
    * Binds (if given an address) and starts accepting connections. With `workers`, the
-   * primary forks them and finishes once all listen.
+   * primary forks them and finishes once each one's server listens (or raises its error).
+   * A second `start()` while one runs waits for it; on a started server it does nothing; after
+   * `stop()` it binds again (the same port).
    *
    * @example
    * yield* server.start();
    */
   start(): Op<void> {
-    if (this._started || this._closed) {
-      return doneOp(undefined);
+    return opFrom(() => this.startOnce(), 'StreamServer.start()');
+  }
+
+  private *startOnce(): Generator<unknown, void, unknown> {
+    for (;;) {
+      if (this.state === 'started') return;
+      if (this.state === 'idle') break;
+      yield* new StateWait(this.stateLot, () => this.state === 'started' || this.state === 'idle', 'StreamServer.start() (another start or stop is under way)');
     }
-    return opFrom(() => (this.isPrimaryOfCluster ? this.startCluster() : this.startServing()), 'StreamServer.start()');
+    this.setState('starting');
+    this.failure = null;
+    let ok = false;
+    try {
+      if (this.isPrimaryOfCluster) yield* this.startCluster();
+      else yield* this.startServing();
+      ok = true;
+    } finally {
+      if (!ok) this.undoStart();
+      this.setState(ok ? 'started' : 'idle');
+    }
+    this._closed = false;
+    if (this.workers > 0 && this.handleSignals) this.installSignalHandlers();
+  }
+
+  /** A start that failed or was interrupted half way leaves nothing listening or running. */
+  private undoStart(): void {
+    this.closeListener();
+    this.acceptor?.kill({ block: false });
+    this.acceptor = null;
+    for (const f of this.cleanups.splice(0)) f();
   }
 
   private *startServing(): Generator<unknown, void, unknown> {
-    if (this.listener === null) this.listener = yield* listen(this.bindAddress!, { backlog: this.backlog });
-    this._address = this.listener.getsockname();
-    this._started = true;
-    this.acceptor = spawn(() => this.acceptLoop());
-    if (this.workers > 0 && cluster.isWorker) {
-      // The primary's stop() disconnects us: stop gracefully, so the process can exit.
-      cluster.worker!.once('disconnect', () => spawn(() => this.stop()));
+    if (this.userListener !== null) {
+      if (this.userListener.closed) {
+        throw new Error('StreamServer.start(): this server was made from a listener that stop() closed; make the StreamServer from an address to start it again');
+      }
+      this.listener = this.userListener;
+      if (this.maxConnections !== undefined) this.listener.server.maxConnections = this.maxConnections;
+      this._address = this.listener.getsockname();
+    } else {
+      yield* this.bind();
     }
+    this.acceptor = spawn(() => this.acceptLoop());
+    if (this.isWorkerOfCluster) yield* this.joinCluster();
+  }
+
+  private *bind(): Generator<unknown, void, unknown> {
+    const server = netCreateServer({ allowHalfOpen: true, pauseOnConnect: true });
+    if (this.maxConnections !== undefined) server.maxConnections = this.maxConnections;
+    const [host, bindPort] = this.bindAddress;
+    // After stop(), start() binds the port it had (gevent); a replacement worker the cluster's.
+    const port = this.isWorkerOfCluster ? (inheritedPort(this.clusterKey) ?? bindPort) : this._address[1] || bindPort;
+    try {
+      yield* new ListenWait(server, [host, port], this.backlog);
+    } catch (e) {
+      if (this.isWorkerOfCluster) yield* tellPrimary(this.clusterKey, { event: 'error', code: (e as NodeJS.ErrnoException).code, message: (e as Error).message });
+      throw e;
+    }
+    holdProcess(server);
+    server.once('close', () => releaseProcess(server));
+    server.on('connection', (ns: net.Socket) => this.onConnection(ns));
+    this.nodeServer = server;
+    const a = server.address() as net.AddressInfo;
+    this._address = [a.address, a.port];
+  }
+
+  /** Tells the primary we listen, and obeys its stop request (and its disconnect). */
+  private *joinCluster(): Generator<unknown, void, unknown> {
+    yield* tellPrimary(this.clusterKey, { event: 'listening', port: this._address[1] });
+    const stopAndLeave = (timeout: number | null) => {
+      spawn(function* (server: StreamServer) {
+        yield* server.stop({ timeout });
+      }, this);
+    };
+    this.cleanups.push(onStopRequest(this.clusterKey, stopAndLeave));
+    const onDisconnect = () => stopAndLeave(this.stopTimeout);
+    cluster.worker!.once('disconnect', onDisconnect);
+    this.cleanups.push(() => cluster.worker!.removeListener('disconnect', onDisconnect));
   }
 
   private *startCluster(): Generator<unknown, void, unknown> {
-    const [host, port] = this.bindAddress ?? this.listener!.getsockname();
-    for (let i = 0; i < this.workers; i++) this.clusterWorkers.push(cluster.fork());
-    const listening = this.clusterWorkers.map(
-      (w) =>
-        new Promise<number>((resolve, reject) => {
-          w.once('listening', (a) => resolve(a.port));
-          w.once('exit', (code) => reject(new Error(`StreamServer: worker ${w.process.pid} exited (code ${code}) before listening`)));
-        }),
+    const arbiter = new WorkerArbiter(this.clusterKey, this.workers);
+    arbiter.whenGivenUp((e) => {
+      this.failure = e;
+      wakeAll(this.stateLot);
+    });
+    // After stop(), the workers bind the port the server had (as a single process does).
+    const port = yield* arbiter.start([this.bindAddress[0], this._address[1] || this.bindAddress[1]]);
+    this.arbiter = arbiter;
+    this._address = [this.bindAddress[0], port];
+  }
+
+  /** SIGTERM and SIGINT stop the server gracefully, then end the process as the signal would. */
+  private installSignalHandlers(): void {
+    this.cleanups.push(
+      stopOnSignals(this, () => {
+        reportLine(`StreamServer on port ${this.serverPort}: ${signalName()}: stopping gracefully (handlers get ${this.stopTimeout ?? 'unlimited'} s)`);
+        return this.stop({ timeout: this.stopTimeout });
+      }),
     );
-    const ports = yield* abortable(() => Promise.all(listening));
-    this._address = [host, ports[0]];
-    this._started = true;
+  }
+
+  private onConnection(ns: net.Socket): void {
+    ns.on('error', ignoreError); // a reset while it waits is seen by its handler's first read
+    if (this.state !== 'started' && this.state !== 'starting') {
+      ns.destroy();
+      return;
+    }
+    this.waiting.push(ns);
+    wakeAll(this.acceptorLot);
+  }
+
+  /** The next connection, wrapped and reading: from our own queue or the user's listener. */
+  private *nextConnection(): Generator<unknown, [GSocket, Address], unknown> {
+    if (this.listener !== null) return yield* this.listener.accept();
+    let ns: net.Socket;
+    do {
+      yield* new StateWait(this.acceptorLot, () => this.waiting.length > 0, 'StreamServer accept loop (waiting for a connection)');
+      ns = this.waiting.shift()!;
+    } while (ns.destroyed); // gone while it waited: nothing to hand over
+    const sock = GSocket.wrap(ns);
+    ns.resume(); // accepted paused (pauseOnConnect): it reads only from now on
+    return [sock, [ns.remoteAddress ?? '', ns.remotePort ?? 0]];
   }
 
   private *acceptLoop(): Generator<unknown, void, unknown> {
-    const listener = this.listener!;
-    for (;;) {
-      let conn: [GSocket, Address];
-      try {
-        conn = yield* listener.accept();
-      } catch (e) {
-        if (listener.closed) return;
-        throw e;
+    try {
+      for (;;) {
+        const [sock, address] = yield* this.nextConnection();
+        this.held = sock;
+        // While the pool is full this waits, holding one connection; the rest wait unread.
+        const g: Greenlet<any> =
+          this.pool !== null ? yield* this.pool.spawn(serveConnection, this.handle, sock, address) : spawn(serveConnection, this.handle, sock, address);
+        this.held = null;
+        this.track(g);
       }
-      const [sock, address] = conn;
-      // The handler is the greenlet's own function (no wrapper generator to pass through on
-      // every resume); its socket is closed when it dies, whatever the way.
-      const g: Greenlet<any> =
-        this.pool !== null ? yield* this.pool.spawn(this.handle, sock, address) : spawn(this.handle, sock, address);
-      g.rawlink(() => sock.close());
-      this.track(g);
+    } catch (e) {
+      if (this.state === 'stopping' || this.state === 'idle') return; // the listener closed under us
+      throw e;
+    } finally {
+      this.held?.close();
+      this.held = null;
+      // Killed from outside (shutdown() kills every greenlet but the run() roots): a server
+      // with no accept loop must not stay open, so it stops, and serveForever() returns.
+      if (this.state === 'started') {
+        spawn(function* (server: StreamServer) {
+          yield* server.stop({ timeout: server.stopTimeout });
+        }, this);
+      }
     }
   }
 
@@ -269,215 +440,92 @@ export class StreamServer {
   }
 
   /**
-   * Starts if needed, then waits until `stop()` is called (gevent's serve_forever).
+   * Starts if needed, then waits until `stop()` is called (gevent's serve_forever). However it
+   * ends (a stop elsewhere, or this greenlet killed), the server is stopped: a killed
+   * `serveForever()` stops it with `stopTimeout` (default 1 s) before the kill goes on.
    *
    * @example
    * yield* server.serveForever();
    */
-  serveForever(): Op<void> {
-    return opFrom(
-      function* (this: StreamServer) {
-        yield* this.start();
-        yield* new ServerWait(this.stoppedLot, () => this._closed, 'StreamServer.serveForever()');
-      }.bind(this),
-      'StreamServer.serveForever()',
-    );
+  serveForever(opts?: { stopTimeout?: number | null }): Op<void> {
+    const o = ownOptions(opts, 'StreamServer.serveForever(options)');
+    const stopTimeout = o.stopTimeout === undefined ? this.stopTimeout : o.stopTimeout;
+    checkStopTimeout(stopTimeout, 'StreamServer.serveForever({ stopTimeout })');
+    return opFrom(() => this.serve(stopTimeout), 'StreamServer.serveForever()');
+  }
+
+  private *serve(stopTimeout: number | null): Generator<unknown, void, unknown> {
+    yield* this.start();
+    const gen = this.generation;
+    try {
+      yield* new StateWait(this.stateLot, () => this.generation !== gen || this.failure !== null, 'StreamServer.serveForever()');
+      if (this.failure !== null) throw this.failure;
+    } finally {
+      if (this.generation === gen) {
+        // In a greenlet of its own, as gevent: a second kill of this one cannot cut the stop short.
+        const stopper = spawn(function* (server: StreamServer) {
+          yield* server.stop({ timeout: stopTimeout });
+        }, this);
+        yield* stopper.join();
+      }
+    }
   }
 
   /**
-   * Stops gracefully: stops accepting, lets running handlers finish for up to `timeout`
-   * seconds (default 1, as gevent), then kills the rest. With `workers`, disconnects the
-   * worker processes and waits for them to exit.
+   * Stops gracefully: stops accepting (connections not yet handled are closed), lets running
+   * handlers finish for up to `timeout` seconds (default 1, as gevent; `null`: no limit), then
+   * kills the rest (their `finally` blocks run) and returns within 1 s more, even if a handler
+   * ignores the kill. With `workers`, each worker does this itself, then exits.
    *
    * @example
    * yield* server.stop({ timeout: 5 });
    */
-  stop(opts: { timeout?: number | null } = {}): Op<void> {
-    const timeout = opts.timeout === undefined ? 1 : opts.timeout;
-    if (timeout !== null && (typeof timeout !== 'number' || !(timeout >= 0))) {
-      throw new RangeError(`StreamServer.stop({ timeout }) must be a number of seconds >= 0 or null, got ${describeValue(timeout)}`);
-    }
-    return opFrom(() => this.stopNow(timeout), 'StreamServer.stop()');
+  stop(opts?: { timeout?: number | null }): Op<void> {
+    const o = ownOptions(opts, 'StreamServer.stop(options)');
+    const timeout = o.timeout === undefined ? 1 : o.timeout;
+    checkStopTimeout(timeout, 'StreamServer.stop({ timeout })');
+    return opFrom(() => this.stopOnce(timeout), 'StreamServer.stop()');
   }
 
-  private *stopNow(timeout: number | null): Generator<unknown, void, unknown> {
-    if (this._closed) return;
+  private *stopOnce(timeout: number | null): Generator<unknown, void, unknown> {
+    for (;;) {
+      if (this.state === 'idle') return;
+      if (this.state === 'started') break;
+      yield* new StateWait(this.stateLot, () => this.state === 'started' || this.state === 'idle', 'StreamServer.stop() (a start or stop is under way)');
+    }
+    this.setState('stopping');
     this._closed = true;
-    this.listener?.close();
-    if (this.acceptor !== null) yield* this.acceptor.kill();
-    if (this.clusterWorkers.length > 0) yield* stopWorkers(this.clusterWorkers, timeout);
-    if (this.handlers.size > 0) yield* joinall([...this.handlers], { timeout });
-    if (this.handlers.size > 0) yield* killall([...this.handlers]);
-    wakeAll(this.stoppedLot);
-  }
-}
-
-/** Disconnects cluster workers (they stop their servers) and kills any still alive after. */
-function stopWorkers(workers: Worker[], timeout: number | null): Op<void> {
-  const exits = workers.map(
-    (w) =>
-      new Promise<void>((resolve) => {
-        if (w.isDead()) resolve();
-        else w.once('exit', () => resolve());
-      }),
-  );
-  return opFrom(function* () {
-    for (const w of workers) if (w.isConnected()) w.disconnect();
-    const grace = (timeout ?? 1) + 1;
-    const timer = setTimeout(() => {
-      for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
-    }, grace * 1000);
+    const userListener = this.listener;
     try {
-      yield* abortable(() => Promise.all(exits));
+      this.closeListener();
+      if (this.acceptor !== null) yield* this.acceptor.kill();
+      this.acceptor = null;
+      // An accept() interrupted by that kill hands its connection back to the closed listener.
+      if (userListener !== null) for (const [sock] of userListener._pending.splice(0)) sock.close();
+      if (this.arbiter !== null) yield* this.arbiter.stop(timeout);
+      this.arbiter = null;
+      yield* finishHandlers(this.handlers, timeout, 'StreamServer');
     } finally {
-      clearTimeout(timer);
+      this.acceptor?.kill({ block: false });
+      for (const f of this.cleanups.splice(0)) f();
+      this.generation++;
+      this.setState('idle');
+      if (this.isWorkerOfCluster && cluster.worker!.isConnected()) cluster.worker!.disconnect();
     }
-  }, 'stopWorkers()');
-}
-
-/**
- * A datagram handler: `handle(data, [host, port])`.
- *
- * @example
- * const upper: DatagramHandler = function* (data, address) { yield* server.sendto(data.toString().toUpperCase(), address); };
- */
-export type DatagramHandler = (data: Buffer, address: Address) => unknown;
-
-/** Waits for a datagram to be handed to the OS. */
-class SendtoWait extends Wait<number> {
-  constructor(
-    private readonly sock: dgram.Socket,
-    private readonly data: Buffer,
-    private readonly address: Address,
-  ) {
-    super();
   }
 
-  park(g: Greenlet): void {
-    this.sock.send(this.data, this.address[1], this.address[0], (err, n) => {
-      if (g._wait !== this) return;
-      if (err) wakeError(g, err);
-      else wake(g, n);
-    });
-  }
-}
-
-/**
- * A UDP server (gevent's DatagramServer): `handle(data, address)` runs in a new greenlet per
- * datagram; reply with `sendto`.
- *
- * @example
- * const server = new DatagramServer(['127.0.0.1', 0], function* (data, address) {
- *   yield* server.sendto(data, address);
- * });
- * yield* server.start();
- */
-export class DatagramServer {
-  /** Handler greenlets still running. */
-  readonly handlers = new Set<Greenlet<any>>();
-  private sock: dgram.Socket | null = null;
-  private _address: Address = ['', 0];
-  private _started = false;
-  private _closed = false;
-  private readonly stoppedLot = new ParkingLot<ServerWait>();
-
-  constructor(
-    private readonly bindAddress: Address,
-    private readonly handle: DatagramHandler,
-  ) {
-    checkAddress(bindAddress, 'new DatagramServer()');
-    checkHandle(handle, 'new DatagramServer()');
-  }
-
-  /** The bound `[host, port]` after `start()`. */
-  get address(): Address {
-    return this._address;
-  }
-
-  /** The bound port after `start()`. */
-  get serverPort(): number {
-    return this._address[1];
-  }
-
-  /** True once `start()` finished. */
-  get started(): boolean {
-    return this._started;
-  }
-
-  /** True once `stop()` was called. */
-  get closed(): boolean {
-    return this._closed;
-  }
-
-  /** Binds and starts handling datagrams. */
-  start(): Op<void> {
-    if (this._started || this._closed) return doneOp(undefined);
-    const [host, port] = this.bindAddress;
-    const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    const bound = () =>
-      new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind(port, host || undefined, () => {
-          sock.removeListener('error', reject);
-          resolve();
-        });
-      });
-    return opFrom(
-      function* (this: DatagramServer) {
-        yield* abortable(bound);
-        this.sock = sock;
-        const a = sock.address();
-        this._address = [a.address, a.port];
-        this._started = true;
-        sock.on('message', (data, rinfo) => this.onMessage(data, [rinfo.address, rinfo.port]));
-        sock.on('error', () => {}); // ICMP errors from sendto surface in its callback
-      }.bind(this),
-      'DatagramServer.start()',
-    );
-  }
-
-  private onMessage(data: Buffer, address: Address): void {
-    const g = spawn(runHandler, this.handle, [data, address]);
-    this.handlers.add(g);
-    g.rawlink(() => this.handlers.delete(g));
-  }
-
-  /**
-   * Sends `data` to `[host, port]` from the server's socket; gives the bytes sent.
-   *
-   * @example
-   * yield* server.sendto('pong', address);
-   */
-  sendto(data: Buffer | string, address: Address): Op<number> {
-    if (this.sock === null) throw new Error('DatagramServer.sendto() before start(); yield* server.start() first');
-    checkAddress(address, 'DatagramServer.sendto()');
-    return new SendtoWait(this.sock, typeof data === 'string' ? Buffer.from(data) : data, address);
-  }
-
-  /** Starts if needed, then waits until `stop()`. */
-  serveForever(): Op<void> {
-    return opFrom(
-      function* (this: DatagramServer) {
-        yield* this.start();
-        yield* new ServerWait(this.stoppedLot, () => this._closed, 'DatagramServer.serveForever()');
-      }.bind(this),
-      'DatagramServer.serveForever()',
-    );
-  }
-
-  /** Closes the socket, lets handlers finish for up to `timeout` seconds, kills the rest. */
-  stop(opts: { timeout?: number | null } = {}): Op<void> {
-    const timeout = opts.timeout === undefined ? 1 : opts.timeout;
-    return opFrom(
-      function* (this: DatagramServer) {
-        if (this._closed) return;
-        this._closed = true;
-        this.sock?.close();
-        if (this.handlers.size > 0) yield* joinall([...this.handlers], { timeout });
-        if (this.handlers.size > 0) yield* killall([...this.handlers]);
-        wakeAll(this.stoppedLot);
-      }.bind(this),
-      'DatagramServer.stop()',
-    );
+  /** Stops accepting and closes every connection accepted but not handed to a handler. */
+  private closeListener(): void {
+    if (this.nodeServer !== null) {
+      this.nodeServer.close();
+      this.nodeServer = null;
+    }
+    for (const ns of this.waiting.splice(0)) ns.destroy();
+    if (this.listener !== null) {
+      this.listener.close();
+      // A connection handed back to the closed listener by an interrupted accept().
+      for (const [sock] of this.listener._pending.splice(0)) sock.close();
+      this.listener = null;
+    }
   }
 }
