@@ -422,10 +422,10 @@ export class ThreadPool {
 
   private onAnswer(w: Worker, id: number, status: number, value: any): void {
     if (status === LATE) {
-      config.errorStream.write(
-        `geventjs: a callback left behind by ThreadPool task ${id} threw after the task had answered ` +
-          `(it cannot fail that task any more):\n${value.stack ?? `${value.name}: ${value.message}`}\n`,
-      );
+      const who = id >= 0
+        ? `a callback left behind by ThreadPool task ${id} threw after the task had answered (it cannot fail that task any more)`
+        : 'code outside any ThreadPool task threw in a worker thread';
+      config.errorStream.write(`geventjs: ${who}:\n${value.stack ?? `${value.name}: ${value.message}`}\n`);
       return;
     }
     const task = this.busy.get(w);

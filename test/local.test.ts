@@ -93,7 +93,7 @@ describe('local', () => {
       const gs = [1, 2].map((id) => spawn(function* () {
         ctx.id = id;
         const afterAwait: number | undefined = yield (async () => { await tick(5 * id); return ctx.id; })();
-        const inTimer = yield new Promise<number | undefined>((resolve) => setTimeout(() => resolve(ctx.id), 5));
+        const inTimer: number | undefined = yield new Promise<number | undefined>((resolve) => setTimeout(() => resolve(ctx.id), 5));
         return [afterAwait, inTimer];
       }));
       yield* joinall(gs);
