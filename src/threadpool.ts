@@ -76,7 +76,7 @@ function resolve(fn) {
   let f = cache.get(key);
   if (f === undefined) {
     if (typeof fn === 'string') {
-      try { f = (0, eval)('(' + fn + ')'); }
+      try { f = (0, eval)('(' + fn + '\\n)'); }
       catch (e) { throw new SyntaxError('ThreadPool: the function does not compile on its own in a thread (' + e.message + '); pass a function expression, an arrow function, or { module, name }'); }
     } else {
       f = require(fn.module)[fn.name];
@@ -150,8 +150,8 @@ const RESERVED = new Set(
 );
 
 /** `name(...) {`, `async name(`, `*name(`, `async *name(`: a method written in shorthand. */
-const METHOD = /^(async\s+)?(\*\s*)?([A-Za-z_$][\w$]*)\s*\(/;
-const FUNCTION_OR_ARROW = /^(async\s*)?(function\b|\(|[A-Za-z_$][\w$]*\s*=>)/;
+const METHOD = /^(async(?:\s+|\s*(?=\*)))?(\*\s*)?([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)\s*\(/u;
+const FUNCTION_OR_ARROW = /^(async\s*)?(function\b|\(|[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*\s*=>)/u;
 
 /**
  * The source text to send for a function, in a form that compiles alone:

@@ -193,6 +193,7 @@ describe('ThreadPool', () => {
       double(n: number) { return n * 2; },
       async later(n: number) { await new Promise((resolve) => setTimeout(resolve, 1)); return n + 1; },
       delete(s: string) { return s.slice(1); },
+      résumé(s: string) { return `${s}!`; },
     };
     const sneaky = (x: number) => x + 1;
     sneaky.toString = () => '() => process.exit(3)';
@@ -204,10 +205,11 @@ describe('ThreadPool', () => {
         yield* pool.apply(methods.delete, ['xabc']),
         yield* pool.map(methods.double, [1, 2]),
         yield* pool.apply(sneaky, [1]),
+        yield* pool.apply(methods.résumé, ['cv']),
       ];
     });
     pool.close();
-    expect(r).toEqual([42, 2, 'abc', [2, 4], 2]);
+    expect(r).toEqual([42, 2, 'abc', [2, 4], 2, 'cv!']);
   }, 60_000);
 
   it('bound functions, classes, getters and computed-name methods are a TypeError naming the fix', () => {
