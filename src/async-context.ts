@@ -74,6 +74,12 @@ export function contextOf(g: Greenlet<any>): AsyncResource {
 
 /** Gives `g` a context of the current level, keeping the stores its old one had. */
 function resolve(g: Greenlet<any>, old: GreenletContext): GreenletContext {
+  if (old.level === 1 && level === 2 && greenletSlot !== null) {
+    // Its own resource (made for it alone at spawn): carrying it is one property write.
+    (old as unknown as Record<symbol, unknown>)[greenletSlot] = g;
+    old.level = 2;
+    return old;
+  }
   // A placeholder means the greenlet was made while no store existed: start from none.
   const from = old === unresolved ? empty : old;
   const made = from.runInAsyncScope(makeContext, null, g);
@@ -110,10 +116,33 @@ export function followGreenlets(): void {
   // level to 1 through the wrapper (giving the running greenlet the shared scope it wrote to).
   greenletStorage.run(null as never, noop);
   split();
+  greenletSlot = findGreenletSlot();
   level = 2;
 }
 
 function noop(): void {}
+
+/**
+ * Where Node keeps `greenletStorage`'s value on an async resource, if it keeps it there (Node
+ * before async context frames: an own symbol property named by the store's `kResourceStore`),
+ * checked by experiment; null otherwise. With it, a greenlet's own resource is made to carry
+ * the greenlet by writing that property, instead of making a second resource inside
+ * `greenletStorage.run()` (measured: about half a microsecond less per greenlet while a local() exists).
+ */
+let greenletSlot: symbol | null = null;
+
+function findGreenletSlot(): symbol | null {
+  const slot = (greenletStorage as unknown as { kResourceStore?: unknown }).kResourceStore;
+  if (typeof slot !== 'symbol') return null;
+  const marker = {} as Greenlet<any>;
+  const made = greenletStorage.run(marker, () => new AsyncResource('geventjs.Probe'));
+  const carried = (made as unknown as Record<symbol, unknown>)[slot] === marker;
+  // And the other way round: a value written there is what getStore() sees in its scope.
+  const other = {} as Greenlet<any>;
+  (made as unknown as Record<symbol, unknown>)[slot] = other;
+  const seen = made.runInAsyncScope(() => greenletStorage.getStore());
+  return carried && seen === other ? slot : null;
+}
 
 /**
  * Level 0 to 1, at the first use of any AsyncLocalStorage. The store about to be set lands

@@ -111,6 +111,12 @@ describe('local', () => {
     expect([inside, ctx.n]).toEqual([2, 1]);
   });
 
+  it('greenlets made before the first local() (parked, unstarted, spawnLater) keep their own values across await', () => {
+    const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'ctx-local-early.js')], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['parked: parked', 'unstarted: unstarted', 'later: later', 'fresh: fresh']);
+  }, 60_000);
+
   it('values are held weakly: dropped locals in a live greenlet and dead greenlets kept in a list keep nothing', () => {
     // Runs on dist/ (built by `npm test` before vitest runs), with --expose-gc.
     const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'ctx-local-gc.js')], { encoding: 'utf8', timeout: 60_000 });
