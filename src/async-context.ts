@@ -57,6 +57,9 @@ const greenletStorage = new AsyncLocalStorage<Greenlet<any>>();
 /**
  * The context for a greenlet being made now: a resource capturing the caller's stores, or
  * (level 0, nothing to capture) a placeholder resolved at its first step.
+ *
+ * @example
+ * this._ctx = captureContext(); // in the Greenlet constructor
  */
 export function captureContext(): AsyncResource {
   return level === 0 ? unresolved : new GreenletContext(1);
@@ -65,6 +68,10 @@ export function captureContext(): AsyncResource {
 /**
  * The scope to run `g`'s next step in (the hub calls this for every step: it is one
  * comparison at level 0, two above).
+ *
+ * @example
+ * const ctx = contextOf(g);
+ * ctx.runInAsyncScope(runBatch, null, ctx); // in the hub's loop
  */
 export function contextOf(g: Greenlet<any>): AsyncResource {
   if (level === 0) return shared;
