@@ -8,12 +8,12 @@
  * The hub knows nothing of queues or sockets: everything blocks through `Wait` (op.ts), and is
  * resumed by `wake` / `wakeError` here.
  */
-import { AsyncResource } from 'node:async_hooks';
+import type { AsyncResource } from 'node:async_hooks';
 import { writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { inspect } from 'node:util';
 import { checkSeconds, describeValue } from './arg-checks.js';
-import { isSharedContext, whenContextsSplit } from './async-context.js';
+import { contextOf } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { Op, opTracking, safeDescribe, toOp, untrack, Wait } from './op.js';
@@ -225,14 +225,6 @@ export function getcurrent(): Greenlet | null {
   return current;
 }
 
-// AsyncLocalStorage used for the first time: greenlets that shared the empty context get
-// their own, so a store that one of them sets from now on stays its own.
-whenContextsSplit(() => {
-  for (let g = liveHead; g !== null; g = g._liveNext) {
-    if (g !== current && isSharedContext(g._ctx)) g._ctx = new AsyncResource('geventjs.Greenlet');
-  }
-});
-
 // ---------------------------------------------------------------------------------------------
 // Scheduling
 
@@ -373,9 +365,10 @@ function drain(): void {
   deadline = lastCheck + budgetMs;
   try {
     while (ready.length !== 0 && !overBudget) {
-      const g = ready.peek();
-      // Consecutive greenlets of one async context run in one scope.
-      g._ctx.runInAsyncScope(runBatch, null, g._ctx);
+      // Consecutive greenlets of one async context run in one scope. (async-context.ts decides
+      // the scope: shared while no AsyncLocalStorage is used, the greenlet's own after.)
+      const ctx = contextOf(ready.peek());
+      ctx.runInAsyncScope(runBatch, null, ctx);
     }
   } catch (e) {
     // Only a bug of the hub itself gets here (every step is guarded): say so, keep running.
@@ -404,7 +397,7 @@ function drain(): void {
 function runBatch(ctx: AsyncResource): void {
   while (ready.length !== 0) {
     const g = ready.peek();
-    if (g._ctx !== ctx) return;
+    if (contextOf(g) !== ctx) return; // async-context.ts: also resolves a greenlet's context lazily
     ready.shift();
     try {
       if (maxBlockingMs > 0) monitoredStep(g);

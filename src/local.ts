@@ -1,49 +1,81 @@
 /**
  * Greenlet-local storage (gevent.local): one object whose properties each greenlet sees
- * separately. A greenlet's values are dropped when it dies. Code outside any greenlet (the
- * "main greenlet", in gevent's words) has its own set of values too.
+ * separately. Code outside any greenlet (the "main greenlet", in gevent's words) has its own
+ * set of values too.
+ *
+ * Whose values a piece of code sees: the running greenlet's; where no greenlet runs, the
+ * greenlet whose work the code continues (after an `await` in a greenlet's async function,
+ * in a callback registered from a greenlet), followed through Node's async context; else
+ * main's. So two connections served by async functions never read each other's values
+ * across an `await`.
+ *
+ * Memory: values are held weakly on both sides, as gevent's weak references do. Each
+ * greenlet's values live in a WeakMap keyed by the local, so a local dropped by the program
+ * is collected with its values even while greenlets that used it live on; and a greenlet's
+ * values are dropped when it dies (one link per greenlet), so a dead greenlet kept in a list
+ * does not keep them.
  */
 import type { Greenlet } from './greenlet.js';
 import { describeValue } from './arg-checks.js';
+import { followGreenlets, greenletOfContext } from './async-context.js';
 import { getcurrent } from './hub.js';
 
-/** Stands for "outside any greenlet" as a key: gevent's main greenlet has its own locals. */
-const MAIN = {};
-type Owner = Greenlet<any> | typeof MAIN;
+/** Each greenlet's values, per local (the key is the local's store, held weakly). */
+const valuesOf = new WeakMap<Greenlet<any>, WeakMap<LocalStore<object>, object>>();
 
-/** Per-owner values of one local, and how to make a fresh set. */
+/** Death link: the greenlet's values for every local go at once. */
+function dropValues(g: Greenlet<any>): void {
+  valuesOf.delete(g);
+}
+
+/** One local's values: main's here, each greenlet's in `valuesOf`. */
 class LocalStore<T extends object> {
-  /** @internal Exposed for tests: how many greenlets (and main) hold values now. */
-  readonly byOwner = new Map<Owner, T>();
+  private main: T | undefined = undefined;
 
   constructor(private readonly init: () => T) {}
 
   current(): T {
-    const g = getcurrent();
-    const owner: Owner = g ?? MAIN;
-    let values = this.byOwner.get(owner);
+    const g = getcurrent() ?? greenletOfContext();
+    if (g === undefined || g === null) return (this.main ??= this.make());
+    let mine = valuesOf.get(g);
+    if (mine === undefined) {
+      mine = new WeakMap();
+      valuesOf.set(g, mine);
+      g.rawlink(dropValues);
+    }
+    let values = mine.get(this) as T | undefined;
     if (values === undefined) {
-      values = this.init();
-      this.byOwner.set(owner, values);
-      // Dropped at death, not at garbage collection: a dead greenlet kept in a list must not
-      // keep its locals alive.
-      if (g !== null) g.rawlink(() => this.byOwner.delete(g));
+      values = this.make();
+      mine.set(this, values);
+    }
+    return values;
+  }
+
+  private make(): T {
+    const values = this.init();
+    if (values === null || (typeof values !== 'object' && typeof values !== 'function')) {
+      throw new TypeError(
+        `local(init): init must return an object holding the starting values, got ${describeValue(values)}; ` +
+          'return e.g. { count: 0 }',
+      );
     }
     return values;
   }
 }
-
-const stores = new WeakMap<object, LocalStore<object>>();
 
 /**
  * Makes a greenlet-local object: reading or writing a property reads or writes the current
  * greenlet's own value. `init` (called once per greenlet, on its first access) gives the
  * starting values, like the `__init__` of a gevent `local` subclass.
  *
+ * Making the first local turns on Node's async context tracking for the process (as any
+ * AsyncLocalStorage does), so that code after an `await` is still told apart per greenlet.
+ *
  * @example
  * const ctx = local<{ user?: string }>();
  * spawn(function* () { ctx.user = 'ann'; yield* sleep(0); console.log(ctx.user); }); // ann
  * spawn(function* () { console.log(ctx.user); });                                    // undefined
+ * spawn(async () => { ctx.user = 'bob'; await somethingSlow(); console.log(ctx.user); }); // bob
  *
  * const counters = local(() => ({ hits: 0 }));
  * counters.hits++; // this greenlet's count only
@@ -55,8 +87,9 @@ export function local<T extends object = Record<string, unknown>>(init?: () => T
         'pass e.g. () => ({ count: 0 })',
     );
   }
+  followGreenlets();
   const store = new LocalStore<T>(init ?? (() => ({}) as T));
-  const proxy = new Proxy({} as T, {
+  return new Proxy({} as T, {
     get: (_t, key) => Reflect.get(store.current(), key),
     set: (_t, key, value) => Reflect.set(store.current(), key, value),
     has: (_t, key) => Reflect.has(store.current(), key),
@@ -70,15 +103,4 @@ export function local<T extends object = Record<string, unknown>>(init?: () => T
     },
     defineProperty: (_t, key, desc) => Reflect.defineProperty(store.current(), key, desc),
   });
-  stores.set(proxy, store as LocalStore<object>);
-  return proxy;
-}
-
-/**
- * @internal For tests: how many owners (greenlets, plus main) hold values of `l` now.
- */
-export function localOwnerCount(l: object): number {
-  const store = stores.get(l);
-  if (store === undefined) throw new TypeError(`localOwnerCount() takes an object made by local(), got ${describeValue(l)}`);
-  return store.byOwner.size;
 }

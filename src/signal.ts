@@ -11,10 +11,11 @@
  */
 import { constants } from 'node:os';
 import { Greenlet, spawn } from './greenlet.js';
-import { describeValue } from './arg-checks.js';
+import { checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { getcurrent, liveGreenlets } from './hub.js';
-import { Op, doneOp } from './op.js';
-import { killall } from './wait.js';
+import { Op, opFrom } from './op.js';
+import { now } from './originals.js';
+import { joinall } from './wait.js';
 
 // Captured at load: a monkey patch must not see or wrap our listeners.
 const processOn = process.on.bind(process);
@@ -107,27 +108,48 @@ export function signalHandler<A extends unknown[]>(signum: NodeJS.Signals | numb
   return new SignalHandler(name, fn as (...a: unknown[]) => unknown, args);
 }
 
+/** Greenlets a shutdown already killed: never shot twice, so their cleanup runs undisturbed. */
+const shot = new WeakSet<Greenlet<any>>();
+
 /**
  * Kills every live greenlet (with GreenletExit, so their `finally` blocks run) and waits for
  * them to die, except the caller and the greenlets top-level code awaits through `run()`: those
- * are the analog of gevent's main greenlet, which shutdown leaves to finish (its joins on the
- * killed greenlets return). The analog of the seed's `gevent.shutdown`. It is an Op; used
- * directly as a signal handler it runs in the handler's own greenlet.
+ * are the analog of gevent's main greenlet, which is left to finish (its joins on the killed
+ * greenlets return), so the program ends as gevent's does when its main greenlet returns.
+ * Greenlets spawned while the others die (by a `finally` block) are killed in turn. A
+ * greenlet is killed once only, even by a second shutdown (a second SIGQUIT): its cleanup is
+ * never interrupted by another GreenletExit; the second shutdown waits with the first.
+ * `timeout` (seconds) bounds the wait for a greenlet that swallows its GreenletExit; by
+ * default it waits for every death. An Op; used directly as a signal handler it runs in the
+ * handler's own greenlet.
  *
  * @example
  * signalHandler('SIGQUIT', shutdown);
+ * signalHandler('SIGTERM', shutdown, { timeout: 10 });
  * // or, in a greenlet: yield* shutdown();
  */
-export function shutdown(): Op<void> {
-  const others = liveGreenletsBut(getcurrent());
-  if (others.length === 0) return doneOp(undefined);
-  return killall(others);
-}
-
-/** The live greenlets other than `self` and the run() roots, in spawn order. */
-function liveGreenletsBut(self: Greenlet | null): Greenlet[] {
+export function shutdown(opts: { timeout?: number | null } = {}): Op<void> {
+  const o = ownOptions(opts, 'shutdown(options)');
+  const timeout = o.timeout ?? null;
+  if (timeout !== null) checkSeconds(timeout, 'shutdown({ timeout })');
+  const self = getcurrent();
   if (self === null) {
     throw new Error('shutdown() must run inside a greenlet: it is an Op that waits for the deaths; from top-level code use run(shutdown) or a signal handler');
   }
-  return liveGreenlets().filter((g) => g !== self && !g._awaited);
+  return opFrom(function* () {
+    const deadline = timeout === null ? Infinity : now() + timeout * 1000;
+    for (;;) {
+      const others = liveGreenlets().filter((g) => g !== self && !g._awaited);
+      const fresh = others.filter((g) => !shot.has(g));
+      for (const g of fresh) {
+        shot.add(g);
+        g.kill({ block: false });
+      }
+      if (others.length === 0) return;
+      const left = deadline - now();
+      if (left <= 0) return;
+      // Wait for this round's deaths, then look again for greenlets spawned meanwhile.
+      yield* joinall(others, { timeout: left === Infinity ? null : left / 1000 });
+    }
+  }, 'shutdown()');
 }

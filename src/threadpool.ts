@@ -2,12 +2,18 @@
  * gevent's ThreadPool on Node's worker_threads: CPU-bound or blocking work runs in up to
  * `size` worker threads while greenlets keep running. A task is a function and its arguments;
  * since a worker is a separate JavaScript world, the function travels either
- *   - as its source text (a plain function): it must be self-contained, using only its
- *     arguments, globals and `require` (no variables from the scope around it), or
+ *   - as its source text (a function expression, an arrow function or a method): it must be
+ *     self-contained, using only its arguments, globals and `require` (no variables from the
+ *     scope around it), or
  *   - as `{ module, name }`: the export `name` of the module at the absolute path `module`.
  * Arguments and results are copied with the structured clone algorithm (postMessage).
  * A greenlet killed while it waits stops waiting; the task itself finishes in its thread
  * (a thread cannot be interrupted, as in gevent) and its result is dropped.
+ *
+ * Threads never hold the program open by themselves, as gevent's do not: an idle thread is
+ * unref'd, and a busy one keeps the program alive only while its result is still wanted (a
+ * `spawn()` result, or a greenlet waiting in `apply`, `map` or `join`), and, like every handle
+ * geventjs makes for greenlets, only while the program's `run()` roots are alive.
  *
  * @example
  * import { run } from 'geventjs';
@@ -20,11 +26,14 @@
  */
 import { Worker } from 'node:worker_threads';
 import { AsyncResult, Event } from './event.js';
-import { describeValue } from './arg-checks.js';
+import { describeValue, ownOptions } from './arg-checks.js';
+import { config } from './hub.js';
+import { holdProcess, releaseProcess } from './keep-alive.js';
 import { Op, doneOp, opFrom } from './op.js';
 
 // Captured at load, like every original the library calls.
 const NodeWorker = Worker;
+const functionSource = Function.prototype.toString;
 
 /**
  * A function exported by a module, for tasks that need imports or closures of their own.
@@ -39,27 +48,67 @@ export interface ModuleFunction {
   name: string;
 }
 
-/** The worker's program: run tasks by message, answer `[id, ok, value]`. */
+/** What a worker answers: `[id, DONE | FAILED, value]`, or `[id, LATE, error]`. */
+const DONE = 0;
+const FAILED = 1;
+const LATE = 2;
+
+/**
+ * The worker's program: run tasks by message, answer `[id, status, value]`. Each task runs in
+ * an async context of its own (an AsyncLocalStorage holding its id), so an error thrown later
+ * by a callback it left behind is charged to it: it fails the task if it is still running,
+ * and is reported (LATE) if it already answered, instead of killing the thread and failing
+ * whichever unrelated task runs there next.
+ */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
+const { AsyncLocalStorage } = require('node:async_hooks');
+const taskOf = new AsyncLocalStorage();
+const running = new Set();
 const cache = new Map();
+function describe(e) {
+  return e instanceof Error
+    ? { name: e.name, message: e.message, stack: e.stack, code: e.code }
+    : { name: 'Error', message: 'a task threw a non-Error value: ' + String(e) };
+}
 function resolve(fn) {
-  let f = cache.get(fn);
+  const key = typeof fn === 'string' ? fn : fn.module + '#' + fn.name;
+  let f = cache.get(key);
   if (f === undefined) {
-    f = typeof fn === 'string' ? (0, eval)('(' + fn + ')') : require(fn.module)[fn.name];
+    if (typeof fn === 'string') {
+      try { f = (0, eval)('(' + fn + '\\n)'); }
+      catch (e) { throw new SyntaxError('ThreadPool: the function does not compile on its own in a thread (' + e.message + '); pass a function expression, an arrow function, or { module, name }'); }
+    } else {
+      f = require(fn.module)[fn.name];
+    }
     if (typeof f !== 'function') throw new TypeError('ThreadPool: ' + (typeof fn === 'string' ? 'the source' : fn.module + ' export ' + JSON.stringify(fn.name)) + ' is not a function');
-    cache.set(typeof fn === 'string' ? fn : fn.module + '#' + fn.name, f);
+    cache.set(key, f);
   }
   return f;
 }
-parentPort.on('message', async ([id, fn, args]) => {
-  try {
-    const value = await resolve(fn)(...args);
-    parentPort.postMessage([id, true, value]);
-  } catch (e) {
-    const err = e instanceof Error ? { name: e.name, message: e.message, stack: e.stack, code: e.code } : { name: 'Error', message: String(e) };
-    parentPort.postMessage([id, false, err]);
-  }
+function fail(e) {
+  const id = taskOf.getStore();
+  if (id !== undefined && running.delete(id)) parentPort.postMessage([id, ${FAILED}, describe(e)]);
+  else parentPort.postMessage([id === undefined ? -1 : id, ${LATE}, describe(e)]);
+}
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+parentPort.on('message', ([id, fn, args]) => {
+  running.add(id);
+  taskOf.run(id, async () => {
+    let answer;
+    try {
+      answer = [id, ${DONE}, await resolve(fn)(...args)];
+    } catch (e) {
+      answer = [id, ${FAILED}, describe(e)];
+    }
+    if (!running.delete(id)) return; // a callback of it already failed it
+    try {
+      parentPort.postMessage(answer);
+    } catch (e) {
+      parentPort.postMessage([id, ${FAILED}, describe(e)]); // a result that cannot be copied
+    }
+  });
 });
 `;
 
@@ -68,6 +117,10 @@ interface Task {
   fn: string | ModuleFunction;
   args: unknown[];
   result: AsyncResult<any>;
+  /** A spawn() caller holds its AsyncResult and may wait any time: it is always wanted. */
+  held: boolean;
+  /** Greenlets waiting in apply() or map() for it right now. */
+  waiters: number;
 }
 
 /**
@@ -90,20 +143,75 @@ function rebuildError(e: { name: string; message: string; stack?: string; code?:
   return err;
 }
 
-function taskFunction(fn: unknown, what: string): string | ModuleFunction {
-  if (typeof fn === 'function') {
-    const src = fn.toString();
-    if (src.includes('[native code]')) throw new TypeError(`${what}: ${fn.name || 'this function'} is built in; its source cannot go to a worker. Wrap it: (x) => Math.sqrt(x)`);
-    return src;
+const RESERVED = new Set(
+  ('break case catch class const continue debugger default delete do else enum export extends false finally for ' +
+    'function if import in instanceof new null return super switch this throw true try typeof var void while with ' +
+    'yield let static implements interface package private protected public await').split(' '),
+);
+
+/** `name(...) {`, `async name(`, `*name(`, `async *name(`: a method written in shorthand. */
+const METHOD = /^(async(?:\s+|\s*(?=\*)))?(\*\s*)?([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)\s*\(/u;
+const FUNCTION_OR_ARROW = /^(async\s*)?(function\b|\(|[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*\s*=>)/u;
+
+/**
+ * The source text to send for a function, in a form that compiles alone:
+ * function expressions and arrow functions as they are; a method written in shorthand
+ * (`{ fib(n) { ... } }.fib`) rewritten to `function fib(n) { ... }`; anything whose source
+ * cannot stand alone (built-in and bound functions, classes, getters and setters, methods
+ * with computed or quoted names) refused with a TypeError naming the fix.
+ */
+function sourceOf(fn: (...args: any[]) => unknown, what: string): string {
+  // Function.prototype.toString itself: an own `toString` on the function must not choose
+  // what code a thread runs.
+  const src = functionSource.call(fn);
+  if (/\{\s*\[native code\]\s*\}$/.test(src)) {
+    if (fn.name.startsWith('bound ')) {
+      throw new TypeError(
+        `${what}: ${fn.name} is a bound function: its \`this\` and bound arguments live in this thread and cannot ` +
+          'be sent to a worker; pass the function itself and its arguments in args (pool.apply(f, [a, b])), ' +
+          'or use { module, name }',
+      );
+    }
+    throw new TypeError(
+      `${what}: ${fn.name || 'this function'} is built in or native; its source cannot go to a worker. ` +
+        'Wrap it: (x) => Math.sqrt(x)',
+    );
   }
-  const m = fn as ModuleFunction;
-  if (typeof fn === 'object' && fn !== null && typeof m.module === 'string' && typeof m.name === 'string') return { module: m.module, name: m.name };
+  if (/^class\b/.test(src)) {
+    throw new TypeError(`${what}: ${fn.name || 'this'} is a class, which cannot be called; pass a function that uses it, e.g. (x) => new Thing(x).run()`);
+  }
+  if (FUNCTION_OR_ARROW.test(src)) return src;
+  const m = METHOD.exec(src);
+  if (m !== null && !((m[3] === 'get' || m[3] === 'set') && /^(get|set)\s+[^\s(]/.test(src))) {
+    const [head, isAsync, star, name] = m;
+    const named = RESERVED.has(name) ? '' : ` ${name}`;
+    return `${isAsync ? 'async ' : ''}function${star ? '*' : ''}${named}${src.slice(head.length - 1)}`;
+  }
+  throw new TypeError(
+    `${what}: the source of ${fn.name ? `"${fn.name}"` : 'this function'} cannot stand alone in a worker ` +
+      '(a getter, a setter or a method with a computed or quoted name); pass a function expression, ' +
+      'an arrow function, or { module, name }',
+  );
+}
+
+function taskFunction(fn: unknown, what: string): string | ModuleFunction {
+  if (typeof fn === 'function') return sourceOf(fn as (...args: any[]) => unknown, what);
+  if (typeof fn === 'object' && fn !== null) {
+    // Own properties only: a `module` planted on Object.prototype must never pick the code.
+    const o = ownOptions(fn as ModuleFunction, what);
+    if (typeof o.module === 'string' && typeof o.name === 'string') return { module: o.module, name: o.name };
+  }
   throw new TypeError(`${what} needs a function or { module, name }, got ${describeValue(fn)}`);
 }
 
 /**
  * A pool of at most `size` worker threads running functions off the hub's thread. Threads
- * start on demand and do not keep the program alive while idle.
+ * start on demand and never hold the program open by themselves.
+ *
+ * Accepted functions: function expressions (`function f(x) {}`, async and generator ones
+ * too), arrow functions, and methods written in shorthand (`{ f(x) {} }.f`), all
+ * self-contained; or `{ module, name }` for anything else. Bound and built-in functions,
+ * classes, getters and setters are a TypeError naming the fix.
  *
  * @example
  * const pool = new ThreadPool(4);
@@ -118,6 +226,7 @@ export class ThreadPool {
   private readonly queue: Task[] = [];
   private nextId = 0;
   private closed = false;
+  private joiners = 0;
   private readonly drained = new Event();
 
   constructor(size: number) {
@@ -145,13 +254,22 @@ export class ThreadPool {
    * yield* r.get(); // 3
    */
   spawn<A extends unknown[], R>(fn: ((...args: A) => R) | ModuleFunction, ...args: A): AsyncResult<Awaited<R>> {
-    if (this.closed) throw new Error('ThreadPool.spawn(): the pool is closed; make a new ThreadPool');
-    const task: Task = { id: this.nextId++, fn: taskFunction(fn, 'ThreadPool.spawn(fn)'), args, result: new AsyncResult() };
+    return this.submit(this.checkOpen(fn, 'ThreadPool.spawn(fn)'), args, true).result;
+  }
+
+  /** The function in the form sent to a thread; throws first if the pool takes no more tasks. */
+  private checkOpen(fn: unknown, what: string): string | ModuleFunction {
+    if (this.closed) throw new Error(`${what}: the pool is closed; make a new ThreadPool`);
+    return taskFunction(fn, what);
+  }
+
+  private submit(fn: string | ModuleFunction, args: unknown[], held: boolean): Task {
+    const task: Task = { id: this.nextId++, fn, args, result: new AsyncResult(), held, waiters: 0 };
     this.drained.clear();
     const w = this.idle.pop() ?? (this.threads < this.size ? this.startWorker() : null);
     if (w) this.run(w, task);
     else this.queue.push(task);
-    return task.result;
+    return task;
   }
 
   /**
@@ -162,8 +280,11 @@ export class ThreadPool {
    */
   apply<A extends unknown[], R>(fn: ((...args: A) => R) | ModuleFunction, args: A = [] as unknown as A): Op<Awaited<R>> {
     if (!Array.isArray(args)) throw new TypeError(`ThreadPool.apply(fn, args) needs args as an array, got ${describeValue(args)}`);
-    const r = this.spawn(fn, ...args);
-    return r.get();
+    const task = this.submit(this.checkOpen(fn, 'ThreadPool.apply(fn)'), args, false);
+    const results = this.waitFor([task], 'ThreadPool.apply()');
+    return opFrom(function* () {
+      return (yield* results)[0] as Awaited<R>;
+    }, 'ThreadPool.apply()');
   }
 
   /**
@@ -176,22 +297,48 @@ export class ThreadPool {
     if (items === null || typeof (items as Iterable<I>)?.[Symbol.iterator] !== 'function') {
       throw new TypeError(`ThreadPool.map(fn, items) needs an iterable of items, got ${describeValue(items)}`);
     }
-    const results = Array.from(items, (item) => this.spawn(fn as (item: I) => R, item));
+    const spec = this.checkOpen(fn, 'ThreadPool.map(fn)'); // a bad function fails before any task starts
+    const tasks = Array.from(items, (item) => this.submit(spec, [item], false));
+    return this.waitFor(tasks, 'ThreadPool.map()');
+  }
+
+  /** The results of `tasks` in order; while it waits, their threads hold the program. */
+  private waitFor(tasks: Task[], label: string): Op<any[]> {
+    const pool = this;
     return opFrom(function* () {
-      const out: Awaited<R>[] = [];
-      for (const r of results) out.push(yield* r.get());
-      return out;
-    }, 'ThreadPool.map()');
+      for (const t of tasks) t.waiters++;
+      pool.updateHolds();
+      try {
+        const out: unknown[] = [];
+        for (const t of tasks) out.push(yield* t.result.get());
+        return out;
+      } finally {
+        for (const t of tasks) t.waiters--;
+        pool.updateHolds();
+      }
+    }, label);
   }
 
   /**
-   * Waits until no task is queued or running.
+   * Waits until no task is queued or running; false if `timeout` seconds passed first.
    *
    * @example
    * pool.spawn(work); yield* pool.join();
    */
   join(opts: { timeout?: number | null } = {}): Op<boolean> {
-    return this.drained.wait(opts);
+    const o = ownOptions(opts, 'ThreadPool.join(options)');
+    const wait = this.drained.wait({ timeout: o.timeout });
+    const pool = this;
+    return opFrom(function* () {
+      pool.joiners++;
+      pool.updateHolds();
+      try {
+        return yield* wait;
+      } finally {
+        pool.joiners--;
+        pool.updateHolds();
+      }
+    }, 'ThreadPool.join()');
   }
 
   /**
@@ -208,34 +355,38 @@ export class ThreadPool {
     this.queue.length = 0;
     for (const [w, t] of this.busy) {
       t.result.setException(err());
-      void w.terminate();
+      this.end(w);
     }
     this.busy.clear();
-    for (const w of this.idle) void w.terminate();
+    for (const w of this.idle) this.end(w);
     this.idle.length = 0;
     this.drained.set();
     return doneOp(undefined);
   }
 
   /**
-   * Takes no more tasks; threads end once the queued and running tasks are done.
+   * Takes no more tasks. Idle threads end now; busy ones once the queued and running tasks
+   * are done.
    *
    * @example
    * pool.close(); yield* pool.join();
    */
   close(): void {
     this.closed = true;
-    if (this.pending === 0) this.endIdle();
+    for (const w of this.idle) this.end(w);
+    this.idle.length = 0;
   }
 
-  private endIdle(): void {
-    for (const w of this.idle) void w.terminate();
-    this.idle.length = 0;
+  private end(w: Worker): void {
+    releaseProcess(w);
+    w.unref();
+    void w.terminate();
   }
 
   private startWorker(): Worker {
     const w = new NodeWorker(WORKER_SOURCE, { eval: true });
-    w.on('message', ([id, ok, value]: [number, boolean, any]) => this.onAnswer(w, id, ok, value));
+    w.unref();
+    w.on('message', ([id, status, value]: [number, number, any]) => this.onAnswer(w, id, status, value));
     w.on('error', (e) => this.onWorkerDeath(w, e));
     w.on('exit', (code) => this.onWorkerDeath(w, new Error(`ThreadPool worker exited with code ${code} during a task`)));
     return w;
@@ -243,7 +394,7 @@ export class ThreadPool {
 
   private run(w: Worker, task: Task): void {
     this.busy.set(w, task);
-    w.ref(); // a running task keeps the program alive, an idle thread does not
+    this.hold(w, task);
     try {
       w.postMessage([task.id, task.fn, task.args]);
     } catch (e) {
@@ -254,11 +405,33 @@ export class ThreadPool {
     }
   }
 
-  private onAnswer(w: Worker, id: number, ok: boolean, value: any): void {
+  /** A busy thread holds the program while its task is wanted (see the module comment). */
+  private hold(w: Worker, task: Task): void {
+    if (task.held || task.waiters > 0 || this.joiners > 0) {
+      w.ref();
+      holdProcess(w); // unref'd again by the program-lifetime rule once every run() root settled
+    } else {
+      releaseProcess(w);
+      w.unref();
+    }
+  }
+
+  private updateHolds(): void {
+    for (const [w, t] of this.busy) this.hold(w, t);
+  }
+
+  private onAnswer(w: Worker, id: number, status: number, value: any): void {
+    if (status === LATE) {
+      const who = id >= 0
+        ? `a callback left behind by ThreadPool task ${id} threw after the task had answered (it cannot fail that task any more)`
+        : 'code outside any ThreadPool task threw in a worker thread';
+      config.errorStream.write(`geventjs: ${who}:\n${value.stack ?? `${value.name}: ${value.message}`}\n`);
+      return;
+    }
     const task = this.busy.get(w);
     if (task === undefined || task.id !== id) return;
     this.busy.delete(w);
-    if (ok) task.result.set(value);
+    if (status === DONE) task.result.set(value);
     else task.result.setException(rebuildError(value));
     this.next(w);
   }
@@ -266,6 +439,7 @@ export class ThreadPool {
   private next(w: Worker): void {
     const task = this.queue.shift();
     if (task) return this.run(w, task);
+    releaseProcess(w);
     w.unref();
     if (this.closed) void w.terminate();
     else this.idle.push(w);
@@ -274,6 +448,7 @@ export class ThreadPool {
 
   /** A thread that died (an uncaught error, process.exit in a task): fail its task, replace it. */
   private onWorkerDeath(w: Worker, e: Error): void {
+    releaseProcess(w);
     const task = this.busy.get(w);
     const i = this.idle.indexOf(w);
     if (i >= 0) this.idle.splice(i, 1);

@@ -1,7 +1,22 @@
 import * as dgram from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { run, spawn, Timeout } from '../src/index.js';
-import { AF_INET, getaddrinfo, gethostbyname, Resolver, SOCK_STREAM } from '../src/dns.js';
+import {
+  AF_INET, AF_INET6, AI_ADDRCONFIG, AI_CANONNAME, AI_NUMERICHOST, AI_NUMERICSERV, AI_PASSIVE, AI_V4MAPPED,
+  getaddrinfo, gethostbyname, Resolver, SOCK_DGRAM, SOCK_STREAM,
+} from '../src/dns.js';
+
+/** The error an Op fails with at the yield, or 'no error'. */
+async function failure(op: () => unknown): Promise<NodeJS.ErrnoException | string> {
+  return run(function* () {
+    try {
+      yield op();
+      return 'no error';
+    } catch (e) {
+      return e as NodeJS.ErrnoException;
+    }
+  });
+}
 
 describe('dns', () => {
   it('gethostbyname resolves localhost through the system resolver (/etc/hosts)', async () => {
@@ -66,10 +81,64 @@ describe('dns', () => {
     expect(got).toEqual(['ETIMEOUT', true]);
   });
 
+  it("empty and null hosts follow Python: '' is ENOTFOUND for getaddrinfo and 0.0.0.0 for gethostbyname; null is this machine", async () => {
+    const err = await failure(() => getaddrinfo('', 80));
+    expect([(err as NodeJS.ErrnoException).code, (err as NodeJS.ErrnoException).syscall]).toEqual(['ENOTFOUND', 'getaddrinfo']);
+    expect(await gethostbyname('')).toBe('0.0.0.0');
+    expect(await getaddrinfo(null, 80, { type: SOCK_STREAM })).toEqual([
+      [AF_INET6, SOCK_STREAM, 6, '', ['::1', 80]],
+      [AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 80]],
+    ]);
+    expect(await getaddrinfo(null, 80, { family: AF_INET, flags: AI_PASSIVE })).toEqual([
+      [AF_INET, SOCK_STREAM, 6, '', ['0.0.0.0', 80]],
+      [AF_INET, SOCK_DGRAM, 17, '', ['0.0.0.0', 80]],
+    ]);
+  });
+
+  it("service names are ports, per protocol, from /etc/services ('http' is TCP only)", async () => {
+    expect(await getaddrinfo('localhost', 'http', { family: AF_INET })).toEqual([[AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 80]]]);
+    expect(await getaddrinfo('localhost', '8080', { family: AF_INET, type: SOCK_STREAM })).toEqual([[AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 8080]]]);
+    expect(await getaddrinfo('localhost', 'domain', { family: AF_INET, type: SOCK_DGRAM })).toEqual([[AF_INET, SOCK_DGRAM, 17, '', ['127.0.0.1', 53]]]);
+    const unknown = (await failure(() => getaddrinfo('localhost', 'no-such-service'))) as NodeJS.ErrnoException;
+    expect([unknown.code, unknown.message]).toEqual(['EAI_SERVICE', 'getaddrinfo EAI_SERVICE localhost: unknown service "no-such-service" for this socket type; pass a port number']);
+    expect(((await failure(() => getaddrinfo('localhost', 'http', { type: SOCK_DGRAM }))) as NodeJS.ErrnoException).code).toBe('EAI_SERVICE');
+  });
+
+  it("Python's AI_* flags map to Node's hints; AI_NUMERICHOST/AI_NUMERICSERV refuse names; AI_CANONNAME is a clear RangeError", async () => {
+    expect(await getaddrinfo('localhost', 80, { family: AF_INET, type: SOCK_STREAM, flags: AI_ADDRCONFIG | AI_V4MAPPED })).toEqual([
+      [AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 80]],
+    ]);
+    expect(await getaddrinfo('127.0.0.1', 80, { type: SOCK_STREAM, flags: AI_NUMERICHOST })).toEqual([[AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 80]]]);
+    expect(((await failure(() => getaddrinfo('localhost', 80, { flags: AI_NUMERICHOST }))) as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
+    expect(((await failure(() => getaddrinfo('localhost', 'http', { flags: AI_NUMERICSERV }))) as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
+    expect(() => getaddrinfo('localhost', 80, { flags: AI_CANONNAME })).toThrow(/AI_CANONNAME is not supported.*leave it out/);
+    expect(() => getaddrinfo('localhost', 80, { flags: 0x4000 })).toThrow(/unknown flags 0x4000/);
+    expect(() => getaddrinfo('localhost', 80, { flags: 'x' as never })).toThrow(TypeError);
+  });
+
+  it('options are read as own properties only', async () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.family = 6;
+    proto.type = 99;
+    proto.timeout = -1;
+    try {
+      expect(await getaddrinfo('localhost', 80, { type: SOCK_STREAM })).toEqual([[AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 80]]]);
+      expect(() => new Resolver({})).not.toThrow();
+    } finally {
+      delete proto.family;
+      delete proto.type;
+      delete proto.timeout;
+    }
+    expect(() => getaddrinfo('localhost', 80, 'x' as never)).toThrow(/options object/);
+  });
+
   it('bad input is a TypeError or RangeError naming the argument', () => {
     expect(() => gethostbyname(42 as never)).toThrow(/host name as a string/);
     expect(() => getaddrinfo('localhost', 99999)).toThrow(RangeError);
     expect(() => getaddrinfo('localhost', 80, { family: 5 })).toThrow(/AF_INET/);
+    expect(() => getaddrinfo('localhost', 80, { type: 7 })).toThrow(/SOCK_STREAM/);
+    expect(() => getaddrinfo('localhost', 80, { proto: -1 })).toThrow(/proto/);
+    expect(() => getaddrinfo('localhost', {} as never)).toThrow(/service name/);
     expect(() => new Resolver({ timeout: -1 })).toThrow(RangeError);
     expect(() => new Resolver({ tries: 0 })).toThrow(RangeError);
   });

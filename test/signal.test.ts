@@ -61,4 +61,68 @@ describe('shutdown', () => {
   it('outside a greenlet it says where it must run', () => {
     expect(() => shutdown()).toThrow(/must run inside a greenlet/);
   });
+
+  it('kills greenlets spawned while the others die, and a second shutdown never interrupts a cleanup', async () => {
+    const log: string[] = [];
+    let flusher: ReturnType<typeof spawn> | null = null;
+    const worker = spawn(function* () {
+      try {
+        yield* sleep(1000);
+      } finally {
+        yield* sleep(0.05);
+        log.push('cleanup finished');
+        flusher = spawn(function* () { try { yield* sleep(1000); } finally { log.push('flusher killed'); } });
+      }
+    });
+    await run(function* () {
+      yield* sleep(0);
+      const first = spawn(shutdown);
+      const second = spawn(function* () { yield* sleep(0.01); yield* shutdown(); });
+      yield* first.join();
+      yield* second.join();
+    });
+    expect(log).toEqual(['cleanup finished', 'flusher killed']);
+    expect([worker.dead, (flusher as unknown as { dead: boolean }).dead]).toEqual([true, true]);
+  });
+
+  it('timeout bounds the wait for a greenlet that swallows GreenletExit', async () => {
+    let done = false;
+    const stubborn = spawn(function* () {
+      while (!done) {
+        try { yield* sleep(0.01); } catch (e) { if (!(e instanceof GreenletExit)) throw e; /* GreenletExit swallowed */ }
+      }
+      return 'ended on its own';
+    });
+    const r = await run(function* () {
+      yield* sleep(0);
+      yield* shutdown({ timeout: 0.05 });
+      return stubborn.dead;
+    });
+    expect(r).toBe(false);
+    done = true;
+    expect(await stubborn).toBe('ended on its own');
+  });
+
+  it('options: own properties only, validated before acting', async () => {
+    const errs = await run(function* () {
+      const out: string[] = [];
+      for (const bad of [{ timeout: -1 }, { timeout: '1' }, 'soon']) {
+        try { yield* shutdown(bad as never); } catch (e) { out.push((e as Error).name); }
+      }
+      return out;
+    });
+    expect(errs).toEqual(['RangeError', 'TypeError', 'TypeError']);
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.timeout = -1; // planted on the prototype: never read as an option
+    try {
+      expect(await run(function* () { yield* shutdown(); return 'ok'; })).toBe('ok');
+    } finally {
+      delete proto.timeout;
+    }
+  });
+
+  it('SIGQUIT twice in a real program: cleanup completes, the late greenlet is killed, the program ends', () => {
+    const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'signal-shutdown-twice.js')], { encoding: 'utf8', timeout: 30_000 });
+    expect([r.stdout, r.status, r.signal]).toEqual(['cleanup finished\nmain joined the worker\nflusher killed\n', 0, null]);
+  }, 60_000);
 });

@@ -8,6 +8,12 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GreenletExit, Timeout, run, sleep, spawn } from '../src/index.js';
 import { ThreadError, ThreadPool } from '../src/threadpool.js';
+import { captureErrors } from './capture-errors.js';
+
+/** Runs a fixture on dist/ (built by `npm test` before vitest runs), with a kill-timer. */
+function runFixture(name: string) {
+  return spawnSync(process.execPath, [path.join(__dirname, 'fixtures', name)], { encoding: 'utf8', timeout: 60_000 });
+}
 
 const fibModule = { module: path.join(__dirname, 'fixtures', 'threadpool-fib.js'), name: 'fib' };
 
@@ -127,10 +133,111 @@ describe('ThreadPool', () => {
   }, 60_000);
 
   it('idle threads do not keep a program alive that never closes its pool', () => {
-    // Runs on dist/ (built by `npm test` before vitest runs).
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'threadpool-no-close.js')], { encoding: 'utf8', timeout: 60_000 });
+    const r = runFixture('threadpool-no-close.js');
     expect([r.stdout, r.status, r.signal]).toEqual(['[2,4,6]\n', 0, null]);
   }, 60_000);
+
+  it('close() while a task runs ends the idle threads at once: no OS thread leaks over rounds', () => {
+    const r = runFixture('threadpool-close.js');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { idleAfterClose: number[]; extraOsThreads: number };
+    expect(out.idleAfterClose).toEqual([0, 0, 0, 0]);
+    expect(out.extraOsThreads).toBeLessThanOrEqual(1); // 12 when the idle threads leaked
+  }, 60_000);
+
+  it('endless tasks nobody waits for (timed out, killed waiter) do not keep the program alive', () => {
+    const r = runFixture('threadpool-abandoned.js');
+    expect([r.stdout, r.status, r.signal, r.stderr]).toEqual(['{"gaveUp":true,"busy":[1,1]}\n', 0, null, '']);
+  }, 60_000);
+
+  it('an error thrown later by a callback a finished task left behind is reported, and the next task succeeds', async () => {
+    const pool = new ThreadPool(1);
+    let r: unknown;
+    const report = await captureErrors(async () => {
+      r = await run(function* () {
+        const first = yield* pool.apply(() => {
+          setTimeout(() => { throw new Error('late boom from a leftover timer'); }, 50);
+          return 'first done';
+        });
+        const second = yield* pool.apply(() => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // the timer fires meanwhile
+          return 'second done';
+        });
+        yield* sleep(0.05);
+        return [first, second, pool.threads];
+      });
+    });
+    pool.close();
+    expect(r).toEqual(['first done', 'second done', 1]);
+    expect(report).toMatch(/a callback left behind by ThreadPool task 0 threw after the task had answered/);
+    expect(report).toMatch(/late boom from a leftover timer/);
+  }, 60_000);
+
+  it("an error thrown by a running task's own callback fails that task, and the thread lives on", async () => {
+    const pool = new ThreadPool(1);
+    const r = await run(function* () {
+      let msg = '';
+      try {
+        yield* pool.apply(() => new Promise(() => { setTimeout(() => { throw new RangeError('callback of a running task'); }, 10); }));
+      } catch (e) {
+        msg = `${(e as Error).name}: ${(e as Error).message}`;
+      }
+      return [msg, yield* pool.apply(() => 'next'), pool.threads];
+    });
+    pool.close();
+    expect(r).toEqual(['RangeError: callback of a running task', 'next', 1]);
+  }, 60_000);
+
+  it('methods written in shorthand run (reserved names too); an own toString does not choose the code', async () => {
+    const methods = {
+      double(n: number) { return n * 2; },
+      async later(n: number) { await new Promise((resolve) => setTimeout(resolve, 1)); return n + 1; },
+      delete(s: string) { return s.slice(1); },
+      résumé(s: string) { return `${s}!`; },
+    };
+    const sneaky = (x: number) => x + 1;
+    sneaky.toString = () => '() => process.exit(3)';
+    const pool = new ThreadPool(1);
+    const r = await run(function* () {
+      return [
+        yield* pool.apply(methods.double, [21]),
+        yield* pool.apply(methods.later, [1]),
+        yield* pool.apply(methods.delete, ['xabc']),
+        yield* pool.map(methods.double, [1, 2]),
+        yield* pool.apply(sneaky, [1]),
+        yield* pool.apply(methods.résumé, ['cv']),
+      ];
+    });
+    pool.close();
+    expect(r).toEqual([42, 2, 'abc', [2, 4], 2, 'cv!']);
+  }, 60_000);
+
+  it('bound functions, classes, getters and computed-name methods are a TypeError naming the fix', () => {
+    const pool = new ThreadPool(1);
+    function add(this: unknown, a: number, b: number) { return a + b; }
+    const getter = Object.getOwnPropertyDescriptor({ get x() { return 1; } }, 'x')!.get!;
+    const computed = { ['co' + 'mputed'](x: number) { return x; } }.computed;
+    expect(() => pool.spawn(add.bind(null, 1), 2)).toThrow(TypeError);
+    expect(() => pool.spawn(add.bind(null, 1), 2)).toThrow(/bound add is a bound function.*pass the function itself and its arguments in args/);
+    expect(() => pool.spawn(class Thing {} as never)).toThrow(/is a class, which cannot be called/);
+    expect(() => pool.spawn(getter)).toThrow(/cannot stand alone in a worker \(a getter/);
+    expect(() => pool.spawn(computed, 1)).toThrow(/cannot stand alone in a worker/);
+    expect(pool.pending).toBe(0);
+    pool.close();
+  });
+
+  it('a { module, name } task reads its own properties only (prototype pollution picks no module)', () => {
+    const pool = new ThreadPool(1);
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.module = fibModule.module;
+    try {
+      expect(() => pool.spawn({ name: 'fib' } as never, 10)).toThrow(/needs a function or \{ module, name \}/);
+    } finally {
+      delete proto.module;
+    }
+    expect(() => pool.join('soon' as never)).toThrow(TypeError);
+    pool.close();
+  });
 
   it('bad input: size, function, args and items', async () => {
     expect(() => new ThreadPool('2' as never)).toThrow(TypeError);
