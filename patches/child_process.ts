@@ -32,7 +32,7 @@ import { PatchedCall, keepsNodeBehaviour, showArg, type Outcome } from '../src/p
 import { describeValue } from '../src/arg-checks.js';
 import { holdChild } from '../src/subprocess.js';
 import { nodeSetTimeout, nodeClearTimeout } from '../src/originals.js';
-import type { AddFn, PatchSpec, WrapFn } from '../src/monkey.js';
+import type { AddFn, PatchSpec, WrapFn } from '../src/patch-spec.js';
 
 type Spawn = (file: string, args: unknown, options: AnyOptions) => ChildProcess;
 type AnyOptions = Record<string, any>;

@@ -18,7 +18,7 @@ import Module from 'node:module';
 import { getcurrent } from '../src/hub.js';
 import { PatchedCall, showArg } from '../src/patched-call.js';
 import { callNeedingGreenlet } from '../src/needs-greenlet.js';
-import type { PatchSpec, WrapFn } from '../src/monkey.js';
+import type { PatchSpec, WrapFn } from '../src/patch-spec.js';
 
 const RESOLVERS = [
   'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname', 'resolveMx',

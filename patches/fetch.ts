@@ -14,7 +14,7 @@
 import { getcurrent, wake, wakeError } from '../src/hub.js';
 import { toOp, Wait } from '../src/op.js';
 import type { Greenlet } from '../src/greenlet.js';
-import type { PatchSpec, WrapFn } from '../src/monkey.js';
+import type { PatchSpec, WrapFn } from '../src/patch-spec.js';
 
 /** The controller of each Response a greenlet fetched: reading its body can abort it too. */
 const controllers = new WeakMap<object, AbortController>();

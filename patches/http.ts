@@ -13,7 +13,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { PatchedCall } from '../src/patched-call.js';
 import { toOp } from '../src/op.js';
-import type { AddFn, PatchSpec, WrapFn } from '../src/monkey.js';
+import type { AddFn, PatchSpec, WrapFn } from '../src/patch-spec.js';
 
 /** What `yield req` waits on: the response or the request's error. */
 class ResponseCall extends PatchedCall<IncomingMessage> {

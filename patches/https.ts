@@ -7,7 +7,7 @@
  * https.get and https.request keep returning the ClientRequest: callback use is unchanged.
  */
 import { addRequestToOp } from './http.js';
-import type { AddFn, PatchSpec, WrapFn } from '../src/monkey.js';
+import type { AddFn, PatchSpec, WrapFn } from '../src/patch-spec.js';
 
 /**
  * The https patch, applied by monkey.patchHttps().

@@ -20,7 +20,7 @@ import { describeValue } from '../src/arg-checks.js';
 import { PatchedCall } from '../src/patched-call.js';
 import { type Op, toOp } from '../src/op.js';
 import { type Address, GListener, GSocket, serverAddress } from '../src/socket.js';
-import type { AddFn, PatchSpec, WrapFn } from '../src/monkey.js';
+import type { AddFn, PatchSpec, WrapFn } from '../src/patch-spec.js';
 
 function ignoreError(): void {}
 

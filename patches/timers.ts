@@ -15,7 +15,7 @@ import { getcurrent, wake } from '../src/hub.js';
 import { Wait } from '../src/op.js';
 import { nodeSetImmediate, nodeClearImmediate } from '../src/originals.js';
 import { callNeedingGreenlet } from '../src/needs-greenlet.js';
-import type { PatchSpec, WrapFn } from '../src/monkey.js';
+import type { PatchSpec, WrapFn } from '../src/patch-spec.js';
 import type { Greenlet } from '../src/greenlet.js';
 
 /** Node's largest timer delay (2^31 - 1 ms); longer ones become 1 ms, with a warning. */

@@ -21,21 +21,9 @@ import { httpPatch } from '../patches/http.js';
 import { httpsPatch } from '../patches/https.js';
 import { fetchPatch } from '../patches/fetch.js';
 
-/** Wraps `target[prop]` with `make(original)`; what a patch file calls for each function it replaces. */
-export type WrapFn = (target: object, prop: PropertyKey, make: (original: Function) => Function) => void;
-
-/** Gives `target` a new property `prop` (a `toOp` method), removed again by unpatchAll. */
-export type AddFn = (target: object, prop: PropertyKey, value: Function) => void;
-
-/** One patch file's description: the Node module it patches and how. */
-export interface PatchSpec {
-  /** The builtin's name without `node:` ('timers', 'dns', 'http'...), or 'fetch' for the global. */
-  readonly module: string;
-  /** What `apply` patches when it is not `require('node:<module>')` (the global object, for fetch). */
-  load?(): object;
-  /** Replaces what the patch wraps, calling `wrap` once per property. */
-  apply(moduleExports: any, wrap: WrapFn, add: AddFn): void;
-}
+import type { AddFn, PatchSpec, WrapFn } from './patch-spec.js';
+export type { AddFn, PatchSpec, WrapFn } from './patch-spec.js';
+export { markBlocking, markCooperative } from './patched-call.js';
 
 /** Which modules `patchAll` patches; every one is on by default. */
 export interface PatchAllOptions {
