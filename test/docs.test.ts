@@ -47,6 +47,32 @@ describe('docs', () => {
     expect(broken).toEqual([]);
   });
 
+  it('every #anchor of a link names a heading of the file it points to (GitHub slugs)', () => {
+    const slugs = (md: string): Set<string> => {
+      const out = new Set<string>();
+      const seen = new Map<string, number>();
+      for (const m of md.replace(/```[\s\S]*?```/g, '').matchAll(/^#{1,6}\s+(.+)$/gm)) {
+        const base = m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+        const n = seen.get(base) ?? 0;
+        seen.set(base, n + 1);
+        out.add(n === 0 ? base : `${base}-${n}`);
+      }
+      return out;
+    };
+    const broken: string[] = [];
+    for (const f of docFiles()) {
+      const md = readFileSync(join(root, f), 'utf8');
+      for (const m of md.replace(/```[\s\S]*?```/g, '').matchAll(/\]\(([^)\s]*#[^)\s]+)\)/g)) {
+        const [file, anchor] = m[1]!.split('#') as [string, string];
+        if (/^[a-z]+:/i.test(file)) continue;
+        const target = file === '' ? join(root, f) : resolve(root, dirname(f), file);
+        if (!target.endsWith('.md') || !existsSync(target)) continue; // the file itself is checked above
+        if (!slugs(readFileSync(target, 'utf8')).has(anchor)) broken.push(`${f} -> ${m[1]}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
   it('no doc cites a file outside the repository or the project brief', () => {
     const cites: string[] = [];
     // The examples' comments are docs too: they speak of "the gevent tutorial".
