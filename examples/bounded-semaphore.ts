@@ -1,7 +1,10 @@
 /**
  * The gevent tutorial's BoundedSemaphore example: at most two workers hold the semaphore at once.
- * worker1 acquires and releases by hand; worker2 uses the scoped form (`using`), gevent's
- * `with sem:`. The gevent tutorial's `Pool()` has no size limit; a Pool of 10 is just as roomy here.
+ * worker1 acquires and releases by hand; worker2 uses the scoped form (`using`, TypeScript
+ * 5.2+), gevent's `with sem:`. Plain JavaScript on Node 20 and 22 has no `using`; there worker2
+ * is worker1's form with the release in `finally`:
+ *   yield sem.acquire(); try { ... } finally { sem.release(); }
+ * `new Pool()` with no size has no limit, as the tutorial's `Pool()`.
  */
 import { run, sleep } from '../src/index.js';
 import { BoundedSemaphore } from '../src/lock.js';
@@ -27,7 +30,7 @@ function* worker2(n: number) {
 }
 
 void run(function* () {
-  const pool = new Pool(10);
+  const pool = new Pool();
   yield* pool.map(worker1, [0, 1]);
   yield* pool.map(worker2, [3, 4, 5]);
 });

@@ -1,6 +1,6 @@
 /**
  * The gevent tutorial's Greenlet subclass: override `*_run` instead of passing a function to spawn.
- * (The tutorial sleeps 3 s; 0.05 s keeps `npm start` quick.)
+ * (The tutorial sleeps 3 s; 0.05 s keeps `npm run examples` quick.)
  */
 import { Greenlet, run, sleep } from '../src/index.js';
 

@@ -1,8 +1,8 @@
 /**
  * Recipe: one deadline for a whole tree of tasks. A crawler spawns tasks that spawn more tasks,
  * all in one Group; a single Timeout bounds the lot, and when it fires every task still running
- * is killed, wherever it waits. Plain JavaScript (Node 20 has no `using`): arm the Timeout and
- * cancel it in `finally`, as below.
+ * is killed, wherever it waits. Written as plain JavaScript needs it (Node 20 and 22 have no
+ * `using`): arm the Timeout and cancel it in `finally`.
  */
 import { run, sleep, Timeout } from '../src/index.js';
 import { Group } from '../src/pool.js';

@@ -1,7 +1,9 @@
 /**
  * The gevent tutorial's Timeout with a custom exception: gevent's `with Timeout(5, TooLong):` is
- * `using t = Timeout.start(5, TooLong)`; the block's end cancels it. (The tutorial waits 5 s for a
- * 10 s sleep; 0.05 s for a 10 s sleep keeps `npm start` quick.)
+ * `using t = Timeout.start(5, TooLong)` (TypeScript 5.2+); the block's end cancels it. Plain
+ * JavaScript on Node 20 and 22 has no `using`; there write
+ *   const t = Timeout.start(5, TooLong); try { yield sleep(10); } finally { t.cancel(); }
+ * (The tutorial waits 5 s for a 10 s sleep; 0.05 s keeps `npm run examples` quick.)
  */
 import { run, sleep, Timeout } from '../src/index.js';
 

@@ -1,5 +1,5 @@
 /**
- * The issue-2 examples (the seed tutorial's core part), run as real Node processes from
+ * The issue-2 examples (the gevent tutorial's core part), run as real Node processes from
  * dist/examples after the build, with their output checked.
  */
 import { spawnSync } from 'node:child_process';
@@ -53,7 +53,7 @@ describe('examples (core)', () => {
     expect(lines(r.stdout)).toEqual(['Hi there!', 'joined; dead: true']);
   });
 
-  it('greenlet-states: prints the seed states; the failure stays stored, not thrown (joinall observed it: no report)', () => {
+  it('greenlet-states: prints the tutorial states; the failure stays stored, not thrown (joinall observed it: no report)', () => {
     const r = runExample('greenlet-states');
     expect(r.status).toBe(0);
     expect(lines(r.stdout)).toEqual([

@@ -1,5 +1,5 @@
 /**
- * The issue-3 event and queue examples (the seed's Event, AsyncResult, Queue, bounded Queue
+ * The issue-3 event and queue examples (the gevent tutorial's Event, AsyncResult, Queue, bounded Queue
  * and Actor examples), run as real Node processes from dist/examples after the build.
  */
 import { describe, expect, it } from 'vitest';
