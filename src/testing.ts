@@ -92,6 +92,8 @@ export class VirtualClock {
   /** The end of the last `advance` asked for: advances run one after another. */
   private advancing: Promise<void> = Promise.resolve();
   private readonly source = (): number => this.ms;
+  /** What `now()` read before `run()` (the real clock), to give back. */
+  private realSource: () => number = this.source;
 
   constructor(options?: VirtualClockOptions | null) {
     const o = ownOptions(options, 'new VirtualClock(options)');
@@ -158,6 +160,30 @@ export class VirtualClock {
   }
 
   /**
+   * The clock running in this thread, or null: for an `afterEach` that releases the clock of a
+   * test that failed while it ran.
+   *
+   * @example
+   * afterEach(() => VirtualClock.current()?.stop());
+   */
+  static current(): VirtualClock | null {
+    return active;
+  }
+
+  /**
+   * Hands the thread back to the real clock now, before `main` settles (a test that failed
+   * while its clock ran). Greenlets still waiting on virtual deadlines, `main` among them, are
+   * abandoned as when `main` returns, so `run()`'s promise may never settle; a kill still
+   * reaches them. Does nothing when this clock is not running.
+   *
+   * @example
+   * afterEach(() => VirtualClock.current()?.stop());
+   */
+  stop(): void {
+    if (active === this) this.release();
+  }
+
+  /**
    * Runs `main` as geventjs's `run()` does (same arguments, same result), with this thread's
    * geventjs deadlines on this clock until `main` settles. Throws VirtualClockError when a
    * virtual clock is already running in this thread, or when geventjs timers are armed on the
@@ -177,17 +203,17 @@ export class VirtualClock {
   ): Promise<ResultOf<R> | (R extends Op<infer V> ? V : never)> {
     this.checkCanRun();
     active = this;
-    const realSource = _swapClock(this.source);
+    this.realSource = _swapClock(this.source);
     timers._setVirtual(this.onDeadlinesChanged);
     let p: Promise<ResultOf<R> | (R extends Op<infer V> ? V : never)>;
     try {
       p = run(main, options);
     } catch (e) {
-      this.stop(realSource);
+      this.release();
       throw e;
     }
     this._onActivity();
-    return p.finally(() => this.stop(realSource));
+    return p.finally(() => this.stop());
   }
 
   /**
@@ -299,15 +325,14 @@ export class VirtualClock {
   }
 
   /** Hands the thread back to the real clock. */
-  private stop(realSource: () => number): void {
-    if (active !== this) return;
+  private release(): void {
     active = null;
     if (this.thresholdTimer !== null) nodeClearTimeout(this.thresholdTimer);
     this.thresholdTimer = null;
     // Abandoned: their virtual deadlines mean nothing on the real clock.
     timers._takeAll();
     timers._setVirtual(null);
-    _swapClock(realSource);
+    _swapClock(this.realSource);
     const waiter = this.stepWaiter;
     this.stepWaiter = null;
     if (waiter !== null) waiter();
