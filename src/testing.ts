@@ -14,16 +14,15 @@
  * Real I/O stays real: sockets, child processes, Node's own callback timers, the hub's switch
  * budget and config.maxBlockingTime.
  */
-import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
+import { checkBoolean, checkSeconds, ownOptions } from './arg-checks.js';
 import { run, type ResultOf } from './greenlet.js';
 import { hubIsIdle, timers, turnEndHook } from './hub.js';
-import { Op, safeDescribe } from './op.js';
-import { _swapClock, nodeClearTimeout, nodeSetImmediate, nodeSetTimeout } from './originals.js';
+import { type Op, Wait } from './op.js';
+import { _swapClock, nodeClearTimeout, nodeSetImmediate, nodeSetTimeout, now } from './originals.js';
 import type { TimerEntry } from './timer-heap.js';
 
 /**
- * Thrown by `VirtualClock.run()` when it cannot take over the thread's clock: another virtual
- * clock is running, or geventjs timers are already armed on the real clock.
+ * Thrown by `VirtualClock.run()` when another virtual clock is already running in this thread.
  *
  * @example
  * try { await clock.run(main); } catch (e) { if (e instanceof VirtualClockError) console.log(e.code); }
@@ -92,6 +91,8 @@ export class VirtualClock {
   /** The end of the last `advance` asked for: advances run one after another. */
   private advancing: Promise<void> = Promise.resolve();
   private readonly source = (): number => this.ms;
+  /** Real-clock deadlines armed before `run()`, set aside while it runs. */
+  private paused: TimerEntry[] = [];
   /** What `now()` read before `run()` (the real clock), to give back. */
   private realSource: () => number = this.source;
 
@@ -172,9 +173,9 @@ export class VirtualClock {
 
   /**
    * Hands the thread back to the real clock now, before `main` settles (a test that failed
-   * while its clock ran). Greenlets still waiting on virtual deadlines, `main` among them, are
-   * abandoned as when `main` returns, so `run()`'s promise may never settle; a kill still
-   * reaches them. Does nothing when this clock is not running.
+   * while its clock ran): greenlets waiting on virtual deadlines, `main` among them, go on on
+   * the real clock with the time they had left, as when `main` settles. Does nothing when this
+   * clock is not running.
    *
    * @example
    * afterEach(() => VirtualClock.current()?.stop());
@@ -186,12 +187,13 @@ export class VirtualClock {
   /**
    * Runs `main` as geventjs's `run()` does (same arguments, same result), with this thread's
    * geventjs deadlines on this clock until `main` settles. Throws VirtualClockError when a
-   * virtual clock is already running in this thread, or when geventjs timers are armed on the
-   * real clock (a sleeper spawned outside: finish or kill it first).
+   * virtual clock is already running in this thread. geventjs deadlines armed on the real clock
+   * before (a sleeper left by an earlier test) are paused while it runs: they neither fire nor
+   * move time, and resume on the real clock after (those past due fire at once).
    *
-   * Greenlets still waiting on a virtual deadline when `main` settles are abandoned, as gevent
-   * abandons greenlets when its main greenlet returns: their deadlines never come (they do not
-   * move to the real clock, nor to the next virtual one). A kill or wake-up still reaches them.
+   * Greenlets still waiting on a virtual deadline when `main` settles go on as after `run()`,
+   * on the real clock, with the time they had left (a sleep(5) begun at virtual 8 and left at
+   * virtual 10 ends 3 real seconds later); the next clock's `run()` pauses them again.
    *
    * @example
    * const clock = new VirtualClock();
@@ -203,6 +205,7 @@ export class VirtualClock {
   ): Promise<ResultOf<R> | (R extends Op<infer V> ? V : never)> {
     this.checkCanRun();
     active = this;
+    this.paused = timers._pauseAll();
     this.realSource = _swapClock(this.source);
     timers._setVirtual(this.onDeadlinesChanged);
     let p: Promise<ResultOf<R> | (R extends Op<infer V> ? V : never)>;
@@ -313,15 +316,6 @@ export class VirtualClock {
           'one clock at a time: await the first clock.run() before starting another (tests that use a clock must not run concurrently)',
       );
     }
-    const armed = timers._entries();
-    if (armed.length !== 0) {
-      const names = armed.slice(0, 3).map(describeEntry).join(', ') + (armed.length > 3 ? ', ...' : '');
-      throw new VirtualClockError(
-        `VirtualClock.run(): ${armed.length} geventjs timer${armed.length > 1 ? 's are' : ' is'} already armed on the real clock ` +
-          `(${names}), and a virtual clock cannot take them over; let the greenlets that armed them finish or kill them ` +
-          'before clock.run(), and start timed work inside clock.run()',
-      );
-    }
   }
 
   /** Hands the thread back to the real clock. */
@@ -329,23 +323,25 @@ export class VirtualClock {
     active = null;
     if (this.thresholdTimer !== null) nodeClearTimeout(this.thresholdTimer);
     this.thresholdTimer = null;
-    // Abandoned: their virtual deadlines mean nothing on the real clock.
-    timers._takeAll();
+    const left = timers._takeAll();
     timers._setVirtual(null);
     _swapClock(this.realSource);
+    // Greenlets still waiting go on as after run(), on the real clock, with the time they had left.
+    const realMs = now();
+    for (const e of left) {
+      e.deadline = realMs + (e.deadline - this.ms);
+      timers.add(e);
+    }
+    const paused = this.paused;
+    this.paused = [];
+    // A paused wait whose greenlet was woken meanwhile (the hub removes only scheduled ones):
+    // left out, so that a stale deadline does not hold the process.
+    for (const e of paused) if (e instanceof Wait && (e.g === null || e.g._wait !== e)) e._heapIndex = -1;
+    timers._resumeAll(paused); // due ones fire on the next turn
+
     const waiter = this.stepWaiter;
     this.stepWaiter = null;
     if (waiter !== null) waiter();
   }
 }
 
-function describeEntry(e: TimerEntry): string {
-  if (e instanceof Op) return safeDescribe(e);
-  try {
-    const seconds = (e as { seconds?: unknown }).seconds;
-    if (e instanceof Error && typeof seconds === 'number') return `${e.name}(${seconds})`;
-    return e.constructor.name === 'StartLater' ? 'spawnLater()' : describeValue(e);
-  } catch {
-    return 'a timer';
-  }
-}

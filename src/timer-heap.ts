@@ -16,10 +16,16 @@ import { nodeClearTimeout, nodeSetTimeout, now } from './originals.js';
  */
 export interface TimerEntry {
   deadline: number;
-  /** Position in the heap, or -1 when not scheduled. Owned by the heap. */
+  /**
+   * Position in the heap, -1 when not scheduled, or PAUSED while a virtual clock has set it
+   * aside. Owned by the heap.
+   */
   _heapIndex: number;
   fire(): void;
 }
+
+/** `_heapIndex` of an entry set aside while a virtual clock runs (`_pauseAll`). */
+const PAUSED = -2;
 
 /** Node's timers have millisecond resolution: entries this close to due fire together. */
 const SLACK_MS = 1;
@@ -75,7 +81,11 @@ export class TimerHeap {
   /** Unschedules `e`; returns false when it was not scheduled (already fired or removed). */
   remove(e: TimerEntry): boolean {
     const i = e._heapIndex;
-    if (i < 0) return false;
+    if (i < 0) {
+      if (i !== PAUSED) return false;
+      e._heapIndex = -1; // cancelled while set aside: `_resumeAll` leaves it out
+      return true;
+    }
     const last = this.heap.pop()!;
     const lastSeq = this.seqs.pop()!;
     e._heapIndex = -1;
@@ -134,9 +144,24 @@ export class TimerHeap {
     return out;
   }
 
-  /** @internal The entries, in no particular order (for messages). */
-  _entries(): readonly TimerEntry[] {
-    return this.heap;
+  /**
+   * @internal Sets every entry aside (a virtual clock starts while real deadlines are armed):
+   * they neither fire nor count until `_resumeAll`; removing one still works.
+   */
+  _pauseAll(): TimerEntry[] {
+    const out = this._takeAll();
+    for (const e of out) e._heapIndex = PAUSED;
+    return out;
+  }
+
+  /** @internal Puts back what `_pauseAll` set aside, less what was removed meanwhile. */
+  _resumeAll(entries: readonly TimerEntry[]): void {
+    for (const e of entries) {
+      if (e._heapIndex === PAUSED) {
+        e._heapIndex = -1;
+        this.add(e);
+      }
+    }
   }
 
   private arm(deadline: number): void {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { iwait, joinall, run, sleep, spawn, spawnLater, Timeout, withTimeout } from '../src/index.js';
+import { type Greenlet, iwait, joinall, run, sleep, spawn, spawnLater, Timeout, withTimeout } from '../src/index.js';
 import { AsyncResult, Event } from '../src/event.js';
 import { Semaphore } from '../src/lock.js';
 import { timers } from '../src/hub.js';
@@ -252,13 +252,14 @@ describe('advance(): time moves only when the test says so', () => {
     const ticks: number[] = [];
     const stop = new Event();
     const done = clock.run(function* () {
-      spawn(function* () {
+      const ticker = spawn(function* () {
         for (;;) {
           yield* sleep(1);
           ticks.push(clock.now());
         }
       });
       yield* stop.wait();
+      yield* ticker.kill();
       return clock.now();
     });
     await clock.advance(10);
@@ -371,37 +372,79 @@ describe('one clock at a time', () => {
     expect(await new VirtualClock().run(() => 'again')).toBe('again');
   });
 
-  it('geventjs timers armed on the real clock before run() are a VirtualClockError naming them', async () => {
+  it('geventjs deadlines armed on the real clock before run() are paused while it runs, and resume after', async () => {
+    let wokeAt: number | null = null;
+    const clock = new VirtualClock();
     const sleeper = spawn(function* () {
-      yield* sleep(30);
+      yield* sleep(0.03);
+      wokeAt = clock.running ? -1 : realNow();
     });
-    await run(() => sleep(0)); // the sleeper has parked on the real clock
-    try {
-      expect(() => new VirtualClock().run(() => 1)).toThrow(/1 geventjs timer is already armed on the real clock \(sleep\(30\)\)/);
-    } finally {
-      await run(() => sleeper.kill());
-    }
-    expect(timers.size).toBe(0);
-    expect(await new VirtualClock().run(() => 'clean')).toBe('clean');
+    const cancelled = spawn(function* () {
+      yield* sleep(0.03);
+    });
+    await run(() => sleep(0)); // both have parked on the real clock
+    const armed = timers.size; // theirs, and what earlier tests left
+    const t0 = realNow();
+    const r = await clock.run(function* () {
+      cancelled.kill({ block: false }); // a paused deadline can still be cancelled
+      yield* sleep(5); // virtual: the real ones neither fire nor move virtual time
+      yield new Promise((res) => setTimeout(res, 60)); // real time past their deadline
+      return clock.now();
+    });
+    expect(r).toBe(5);
+    expect(wokeAt).toBeNull(); // paused
+    expect(timers.size).toBe(armed - 1); // the sleeper's is back on the real clock; the cancelled one is not
+    await sleeper;
+    expect(wokeAt! - t0).toBeGreaterThanOrEqual(55); // it woke after the run, on the real clock
+    expect(cancelled.dead).toBe(true);
   });
 
-  it('after run() the real clock is back, and greenlets left waiting on virtual deadlines are abandoned, not moved to it', async () => {
+  it('a paused timed wait that is woken during the run does not come back to the real heap', async () => {
+    const ev = new Event();
+    const before = timers.size; // what earlier tests left
+    const waiter = spawn(() => ev.wait({ timeout: 100 }));
+    await run(() => sleep(0));
+    expect(timers.size).toBe(before + 1);
+    await new VirtualClock().run(function* () {
+      ev.set();
+      yield* waiter.join();
+    });
+    expect(waiter.value).toBe(true);
+    expect(timers.size).toBe(before); // no stale 100 s deadline holding the process
+  });
+
+  it('after run() the real clock is back, and greenlets left waiting go on on it with the time they had left', async () => {
     const clock = new VirtualClock();
-    let leftover: ReturnType<typeof spawn> | null = null;
+    let leftover: Greenlet<string> | null = null;
+    const before = timers.size; // what earlier tests left
     await clock.run(function* () {
       leftover = spawn(function* () {
-        yield* sleep(5);
+        yield* sleep(1.05);
         return 'woke';
       });
       yield* sleep(1);
     });
     expect(clock.now()).toBe(1);
     expect(Math.abs(now() - realNow())).toBeLessThan(1); // now() reads the real clock again
-    expect(timers.size).toBe(0); // nothing left in the heap for the next clock to trip on
+    expect(timers.size).toBe(before + 1); // its 0.05 s left, on the real clock
     expect(leftover!.dead).toBe(false);
-    expect(await new VirtualClock().run(() => 'next test')).toBe('next test');
-    await run(() => leftover!.kill()); // a kill still reaches it
-    expect(leftover!.dead).toBe(true);
+    expect(await new VirtualClock().run(() => 'the next clock pauses it')).toBe('the next clock pauses it');
+    expect(await leftover!).toBe('woke');
+    expect(timers.size).toBe(before);
+  });
+
+  it('stop() releases the clock of a test that failed while it ran; its main goes on on the real clock', async () => {
+    const clock = new VirtualClock({ autojump: false });
+    const main = clock.run(function* () {
+      yield* sleep(0.02);
+      return 'ended on the real clock';
+    });
+    expect(VirtualClock.current()).toBe(clock);
+    clock.stop();
+    expect(VirtualClock.current()).toBeNull();
+    expect(clock.running).toBe(false);
+    expect(await main).toBe('ended on the real clock');
+    clock.stop(); // not running: nothing
   });
 
   it('run() settles as run() does: a failure of main rejects, and the clock is released', async () => {
