@@ -5,6 +5,7 @@
  * each hours of virtual time in milliseconds of real time.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -564,4 +565,40 @@ describe('from node:test, in ESM and CommonJS', () => {
       expect(r.status).toBe(0);
     });
   }
+});
+
+describe('docs/testing.md', () => {
+  it('its TypeScript blocks type-check against the built package', () => {
+    const md = readFileSync(join(root, 'docs/testing.md'), 'utf8');
+    const blocks = [...md.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    // The page's snippets leave out their imports and the names that earlier snippets made.
+    const preamble = [
+      "import { afterEach, expect, it } from 'vitest';",
+      "import { sleep, spawn, Timeout, withTimeout } from 'geventjs';",
+      "import { Pool } from 'geventjs/pool';",
+      "import { Queue } from 'geventjs/queue';",
+      "import { VirtualClock } from 'geventjs/testing';",
+      'declare const consumer: () => Generator<unknown, string, unknown>;',
+      'declare const q: Queue<string>;',
+      '',
+    ].join('\n');
+    const dir = mkdtempSync(join(root, 'test', '.testing-doc-'));
+    try {
+      const vitestGlobals = "import { afterEach, expect, it } from 'vitest';\n"; // as with vitest's globals
+      blocks.forEach((b, i) => writeFileSync(join(dir, `block${i}.mts`), (b.includes('import ') ? vitestGlobals + b : preamble + b) + '\nexport {};\n'));
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022', lib: ['ES2022', 'ESNext.Disposable'], module: 'node16', moduleResolution: 'node16',
+          strict: true, noEmit: true, skipLibCheck: true, types: ['node'],
+        },
+        include: ['*.mts'],
+      }));
+      const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8', timeout: 60_000 });
+      expect(tsc.stdout + tsc.stderr).toBe('');
+      expect(tsc.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
