@@ -38,7 +38,12 @@ export class VirtualClockError extends Error {
   }
 }
 
-/** Options of `new VirtualClock(options)`. */
+/**
+ * Options of `new VirtualClock(options)`.
+ *
+ * @example
+ * const options: VirtualClockOptions = { autojumpThreshold: 0.5 }; // real I/O gets 0.5 s first
+ */
 export interface VirtualClockOptions {
   /** Jump to the next deadline whenever no greenlet can run (default true). */
   autojump?: boolean;
