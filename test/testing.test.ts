@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Greenlet, iwait, joinall, run, sleep, spawn, spawnLater, Timeout, withTimeout } from '../src/index.js';
 import { AsyncResult, Event } from '../src/event.js';
@@ -244,6 +245,70 @@ describe('deadlines on virtual time', () => {
       'Event.wait': 1, 'AsyncResult.wait': 2, 'AsyncResult.get': 3, 'Semaphore.acquire': 4, 'Queue.get': 5,
       'Greenlet.join': 6, spawnLater: 7, joinall: 7, iwait: 8, 'Group.join': 9,
     });
+  });
+});
+
+describe('deterministic under random sleeps, Timeouts and kills (fast-check)', () => {
+  const actor = fc.record({
+    start: fc.integer({ min: 0, max: 5 }),
+    sleep: fc.integer({ min: 0, max: 8 }),
+    timeout: fc.option(fc.integer({ min: 1, max: 8 }), { nil: null }),
+    killAt: fc.option(fc.integer({ min: 0, max: 12 }), { nil: null }),
+  });
+  type Actor = { start: number; sleep: number; timeout: number | null; killAt: number | null };
+
+  async function trace(actors: Actor[]): Promise<string[]> {
+    const clock = new VirtualClock();
+    const log: string[] = [];
+    await clock.run(function* () {
+      const gs = actors.map((a, i) =>
+        spawnLater(a.start, function* () {
+          const t = a.timeout === null ? null : Timeout.start(a.timeout);
+          try {
+            yield* sleep(a.sleep);
+            log.push(`${i} woke ${clock.now()}`);
+          } catch (e) {
+            log.push(`${i} ${e === t ? 'timed out' : 'killed'} ${clock.now()}`);
+          } finally {
+            t?.cancel();
+          }
+        }),
+      );
+      actors.forEach((a, i) => {
+        if (a.killAt !== null) spawnLater(a.killAt, () => void gs[i]!.kill({ block: false }));
+      });
+      yield* joinall(gs);
+      yield* sleep(20); // the kills of greenlets already dead have happened
+    });
+    return log;
+  }
+
+  it('every event happens at its exact virtual time, and a second run gives the same trace', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(actor, { minLength: 1, maxLength: 10 }), async (actors) => {
+        const log = await trace(actors);
+        expect(await trace(actors)).toEqual(log);
+        actors.forEach((a, i) => {
+          const woke = a.start + a.sleep;
+          const timedOut = a.timeout === null ? Infinity : a.start + a.timeout;
+          const killed = a.killAt === null ? Infinity : Math.max(a.killAt, a.start);
+          const mine = log.filter((l) => l.startsWith(`${i} `));
+          if (a.killAt !== null && a.killAt < a.start) {
+            // killed before it started: it never ran, so it says nothing
+            expect(mine).toEqual([]);
+            return;
+          }
+          expect(mine.length).toBe(1);
+          const [, what, at] = /^\d+ (woke|timed out|killed) (\S+)$/.exec(mine[0]!)!;
+          const first = Math.min(woke, timedOut, killed);
+          expect(Number(at)).toBe(first);
+          if (what === 'woke') expect(woke).toBe(first);
+          if (what === 'timed out') expect(timedOut).toBe(first);
+          if (what === 'killed') expect(killed).toBe(first);
+        });
+      }),
+      { numRuns: 60 },
+    );
   });
 });
 
