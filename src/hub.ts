@@ -18,7 +18,7 @@ import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { Op, opTracking, safeDescribe, toOp, untrack, Wait } from './op.js';
 import { holdsProcess } from './keep-alive.js';
-import { nodeQueueMicrotask, nodeSetImmediate, now } from './originals.js';
+import { nodeQueueMicrotask, nodeSetImmediate, now, realNow } from './originals.js';
 import { ReadyQueue } from './ready-queue.js';
 import { type TimerEntry, TimerHeap } from './timer-heap.js';
 
@@ -201,6 +201,7 @@ function firstLine(s: string): string {
 
 // [greenlet helper] Called when a drain ends, with whether the ready queue ran empty: the
 // failure-report policy (failure-report.ts) waits for a drain that ran dry before it settles.
+// [clock helper] geventjs/testing chains onto it (a turn that ran dry may start an idle stretch).
 /**
  * @example
  * turnEndHook.fn = (readyEmpty) => { if (readyEmpty) console.log('the hub ran dry'); };
@@ -219,6 +220,17 @@ function envSeconds(name: string): number | null {
 }
 config.maxBlockingTime = envSeconds('GEVENTJS_MAX_BLOCKING_TIME');
 if (process.env.GEVENTJS_DEBUG) config.debug = process.env.GEVENTJS_DEBUG !== '0';
+
+// [clock helper] For geventjs/testing's autojump: time may jump only while no greenlet can run.
+/**
+ * True when no greenlet is ready to run and no drain is under way or scheduled.
+ *
+ * @example
+ * if (hubIsIdle()) clock.jumpToNextDeadline();
+ */
+export function hubIsIdle(): boolean {
+  return ready.length === 0 && !draining && !scheduled;
+}
 
 /** The running greenlet, or null when called outside any greenlet. */
 export function getcurrent(): Greenlet | null {
@@ -361,7 +373,7 @@ function drain(): void {
   scheduled = false;
   draining = true;
   overBudget = false;
-  lastCheck = now();
+  lastCheck = realNow(); // [clock helper] real time: a virtual clock must not stop the budget
   deadline = lastCheck + budgetMs;
   try {
     while (ready.length !== 0 && !overBudget) {
@@ -414,7 +426,7 @@ function runBatch(ctx: AsyncResource): void {
 }
 
 function budgetSpent(): boolean {
-  const t = now();
+  const t = realNow();
   if (t - lastCheck > budgetMs / 8) checkMask = 0; // slow steps: read the clock after each
   else if (checkMask !== 31) checkMask = (checkMask << 1) | 1;
   lastCheck = t;
@@ -449,9 +461,9 @@ function safeName(g: Greenlet): string {
 }
 
 function monitoredStep(g: Greenlet): void {
-  const t0 = now();
+  const t0 = realNow();
   step(g);
-  const held = now() - t0;
+  const held = realNow() - t0;
   if (held > maxBlockingMs) {
     writeReport(
       `geventjs: ${safeName(g)} held the event loop for ${held.toFixed(1)} ms ` +

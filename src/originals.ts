@@ -14,14 +14,37 @@ export const nodeQueueMicrotask = globalThis.queueMicrotask;
 const perfNow: () => number = performance.now.bind(performance);
 
 /**
- * Monotonic milliseconds (fractional, a double of any size: never truncate it to 32 bits).
- * A `let` so that tests can move the clock (see `_setClockOffsetForTests`); importers see the
- * current binding.
+ * The real monotonic clock in milliseconds, whatever `now()` reads: for measuring how long the
+ * hub really ran (its switch budget, config.maxBlockingTime), which must not stop when a
+ * virtual clock (geventjs/testing) freezes `now()`.
+ *
+ * @example
+ * const t0 = realNow(); work(); const heldMs = realNow() - t0;
+ */
+export const realNow: () => number = perfNow;
+
+/**
+ * The clock of every geventjs deadline, in monotonic milliseconds (fractional, a double of any
+ * size: never truncate it to 32 bits). A `let` so that a virtual clock (src/testing.ts) or a
+ * test can swap the source; importers see the current binding, so reading it costs nothing more.
  *
  * @example
  * const deadline = now() + seconds * 1000;
  */
 export let now: () => number = perfNow;
+
+/**
+ * @internal Replaces the source of `now()` (geventjs/testing's VirtualClock); returns the one it
+ * replaced, to hand back when done.
+ *
+ * @example
+ * const previous = _swapClock(() => virtualMs); try { ... } finally { _swapClock(previous); }
+ */
+export function _swapClock(source: () => number): () => number {
+  const previous = now;
+  now = source;
+  return previous;
+}
 
 /**
  * @internal Tests only: makes `now()` read `offsetMs` later than it is, to run the hub as if

@@ -6,12 +6,13 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { iwait, joinall, run, sleep, spawn, Timeout, wait } from '../src/index.js';
 import { AsyncResult, Event } from '../src/event.js';
 import { captureErrors } from './capture-errors.js';
+import { VirtualClock } from '../src/testing.js';
 
 describe('Event', () => {
   it('set wakes every waiter, in the order they started waiting, each with true', async () => {
     const ev = new Event();
     const order: number[] = [];
-    const got = await run(function* () {
+    const got = await new VirtualClock().run(function* () {
       const gs = [0, 1, 2, 3].map((i) =>
         spawn(function* () {
           const flag = yield* ev.wait();
@@ -35,24 +36,24 @@ describe('Event', () => {
     ev.set();
     expect(ev.isSet()).toBe(true);
     expect(ev.ready()).toBe(true);
-    expect(await run(function* () { return yield* ev.wait(); })).toBe(true);
+    expect(await new VirtualClock().run(function* () { return yield* ev.wait(); })).toBe(true);
     ev.clear();
     expect(ev.isSet()).toBe(false);
-    expect(await run(function* () { return yield* ev.wait({ timeout: 0.01 }); })).toBe(false);
+    expect(await new VirtualClock().run(function* () { return yield* ev.wait({ timeout: 0.01 }); })).toBe(false);
   });
 
   it('wait({ timeout }) gives false when the time runs out and leaves no waiter behind', async () => {
     const ev = new Event();
-    const flag = await run(function* () { return yield* ev.wait({ timeout: 0.02 }); });
+    const flag = await new VirtualClock().run(function* () { return yield* ev.wait({ timeout: 0.02 }); });
     expect(flag).toBe(false);
     expect(ev._waiters.size).toBe(0);
-    expect(await run(function* () { return yield* ev.wait({ timeout: 0 }); })).toBe(false);
+    expect(await new VirtualClock().run(function* () { return yield* ev.wait({ timeout: 0 }); })).toBe(false);
   });
 
   it('a killed waiter is removed from the list and is not woken by set', async () => {
     const ev = new Event();
     const woke: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const a = spawn(function* () { yield* ev.wait(); woke.push('a'); });
       const b = spawn(function* () { yield* ev.wait(); woke.push('b'); });
       yield* sleep(0);
@@ -66,7 +67,7 @@ describe('Event', () => {
 
   it('a Timeout around wait cancels it: the waiter list is empty afterwards', async () => {
     const ev = new Event();
-    const caught = await run(function* () {
+    const caught = await new VirtualClock().run(function* () {
       const t = Timeout.start(0.02);
       try {
         yield* ev.wait();
@@ -84,7 +85,7 @@ describe('Event', () => {
   it('wait() and iwait() from wait.ts accept an Event and see it once set', async () => {
     const a = new Event();
     const b = new Event();
-    const result = await run(function* () {
+    const result = await new VirtualClock().run(function* () {
       spawn(function* () { yield* sleep(0.01); b.set(); yield* sleep(0.01); a.set(); });
       const it = iwait([a, b]);
       const order: Event[] = [];
@@ -144,7 +145,7 @@ describe('Event', () => {
 describe('AsyncResult', () => {
   it('get waits for set and gives the typed value to every waiter', async () => {
     const ar = new AsyncResult<number>();
-    const got = await run(function* () {
+    const got = await new VirtualClock().run(function* () {
       const gs = [1, 2].map(() => spawn(function* () { const v: number = yield* ar.get(); return v * 2; }));
       yield* sleep(0.01);
       ar.set(21);
@@ -159,7 +160,7 @@ describe('AsyncResult', () => {
     const ar = new AsyncResult<string>();
     const err = new Error('boom');
     let got: unknown[] = [];
-    await captureErrors(async () => { got = await run(function* () {
+    await captureErrors(async () => { got = await new VirtualClock().run(function* () {
       const g = spawn(function* () { return yield* ar.get(); });
       const w = spawn(function* () { return yield* ar.wait(); });
       yield* sleep(0);
@@ -175,7 +176,7 @@ describe('AsyncResult', () => {
 
   it('get({ timeout }) throws a Timeout; get({ block: false }) and getNowait throw one at once', async () => {
     const ar = new AsyncResult<number>();
-    const errs = await run(function* () {
+    const errs = await new VirtualClock().run(function* () {
       const out: unknown[] = [];
       for (const opts of [{ timeout: 0.02 }, { block: false }]) {
         try {
@@ -193,9 +194,9 @@ describe('AsyncResult', () => {
 
   it('wait({ timeout }) gives undefined when nothing came, the value when it did', async () => {
     const ar = new AsyncResult<string>();
-    expect(await run(function* () { return yield* ar.wait({ timeout: 0.01 }); })).toBeUndefined();
+    expect(await new VirtualClock().run(function* () { return yield* ar.wait({ timeout: 0.01 }); })).toBeUndefined();
     ar.set('v');
-    expect(await run(function* () { return yield* ar.wait({ timeout: 0.01 }); })).toBe('v');
+    expect(await new VirtualClock().run(function* () { return yield* ar.wait({ timeout: 0.01 }); })).toBe('v');
     expect(ar.getNowait()).toBe('v');
   });
 
@@ -211,7 +212,7 @@ describe('AsyncResult', () => {
   it('types: yield* get() infers T, wait() T | undefined, await gives T', async () => {
     const ar = new AsyncResult<{ n: number }>();
     ar.set({ n: 1 });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const v = yield* ar.get();
       expectTypeOf(v).toEqualTypeOf<{ n: number }>();
       const w = yield* ar.wait();
@@ -224,7 +225,7 @@ describe('AsyncResult', () => {
 
   it('`yield ar` waits for it like get()', async () => {
     const ar = new AsyncResult<string>();
-    const v = await run(function* () {
+    const v = await new VirtualClock().run(function* () {
       spawn(function* () { yield* sleep(0.01); ar.set('yielded'); });
       return (yield ar) as string;
     });
@@ -233,7 +234,7 @@ describe('AsyncResult', () => {
 
   it('a killed getter leaves no waiter and gets nothing', async () => {
     const ar = new AsyncResult<number>();
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const g = spawn(function* () { return yield* ar.get(); });
       yield* sleep(0);
       yield* g.kill();
@@ -246,7 +247,7 @@ describe('AsyncResult', () => {
 
   it('iwait accepts AsyncResults', async () => {
     const ar = new AsyncResult<number>();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       spawn(function* () { ar.set(5); });
       return yield* wait([ar]);
     });
@@ -297,7 +298,7 @@ describe('link callbacks, options and shared waits', () => {
     proto.timeout = 0.001;
     proto.block = false;
     try {
-      await run(function* () {
+      await new VirtualClock().run(function* () {
         const gs = [
           spawn(function* () { got.push(yield* ev.wait({})); }),
           spawn(function* () { got.push(yield* ar.get({})); }),
@@ -323,7 +324,7 @@ describe('link callbacks, options and shared waits', () => {
     // without starting it is a dropped Op, an error, whoever starts it later).
     const w = ev.wait();
     const g = ar.get();
-    await captureErrors(async () => { r = await run(function* () {
+    await captureErrors(async () => { r = await new VirtualClock().run(function* () {
       const gs = [w, w, g, g].map((op) => spawn(function* () { return yield* op; }));
       yield* sleep(0);
       ev.set();

@@ -25,6 +25,7 @@ import {
   abortable,
 } from '../src/index.js';
 import { captureErrors } from './capture-errors.js';
+import { VirtualClock } from '../src/testing.js';
 
 describe('links', () => {
   it('a link callback that unlinks a later one stops it, once notification has begun (gevent)', async () => {
@@ -39,7 +40,7 @@ describe('links', () => {
     });
     g.link(second);
     g.rawlink(() => calls.push('raw'));
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* g.join();
       yield* sleep(0);
     });
@@ -53,7 +54,7 @@ describe('links', () => {
       yield* sleep(0.001); // it may block: it is a greenlet
       log.push(`told ${dead.value} in ${getcurrent() === null ? 'no greenlet' : 'a greenlet'}`);
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* g.join();
       yield* sleep(0.02);
     });
@@ -104,7 +105,7 @@ describe('every kill delivers (property)', () => {
               finallyRuns++;
             }
           });
-          await run(function* () {
+          await new VirtualClock().run(function* () {
             yield* sleep(0);
             for (const gap of gaps) {
               for (let i = 0; i < gap; i++) yield* sleep(0);
@@ -202,7 +203,7 @@ describe('killall', () => {
 describe('options given as null', () => {
   it('join(null), get(null), kill(null) and the wait functions treat null as no options', async () => {
     const g = spawn(() => 5);
-    const out = await run(function* () {
+    const out = await new VirtualClock().run(function* () {
       yield* g.join(null);
       const v = yield* g.get(null);
       yield* joinall([g], null);
@@ -229,7 +230,7 @@ describe('spawnLater(Infinity)', () => {
   it('never starts and holds nothing; a join of it is a wait that would block forever', async () => {
     const g = spawnLater(Infinity, () => 1);
     expect(g.started).toBe(true);
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       yield* sleep(0.005);
       return yield* g.join({ timeout: 0.01 });
     });
@@ -253,7 +254,7 @@ describe('reports survive odd user code', () => {
     const text = await captureErrors(async () => {
       new Odd().start();
       await run(function* () {
-        yield* sleep(0.02);
+        yield* sleep(0.02); // real time: the reports come at the end of a turn
       });
     });
     expect(text).toContain('an object was thrown: [Object: null prototype] {}');
@@ -268,12 +269,12 @@ describe('util.inspect', () => {
     });
     g.name = 'w1';
     expect(inspect(g)).toBe('<Greenlet "w1": worker> (ready to run)');
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
     });
     expect(inspect(g)).toBe('<Greenlet "w1": worker> (waiting on sleep(10))');
     expect(inspect(g)).not.toMatch(/_flags|_ctx|_resume/);
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* g.kill();
     });
     expect(inspect(g)).toBe('<Greenlet "w1": worker> (dead (successful))');
@@ -308,7 +309,7 @@ describe('AbortSignal in', () => {
 
   it('run() with an already aborted signal rejects without running', async () => {
     let ran = false;
-    const e = await run(
+    const e = await new VirtualClock().run(
       () => {
         ran = true;
       },
@@ -321,7 +322,7 @@ describe('AbortSignal in', () => {
   it('the abort can be caught, and the greenlet goes on', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 5);
-    const v = await run(
+    const v = await new VirtualClock().run(
       function* () {
         try {
           yield* new Event().wait();
@@ -343,7 +344,7 @@ describe('AbortSignal in', () => {
       }),
       controller.signal,
     );
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
     });
     controller.abort('stop');
@@ -354,7 +355,7 @@ describe('AbortSignal in', () => {
     const c2 = new AbortController();
     const quick = killOnAbort(spawn(() => 1), c2.signal);
     await quick;
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
     });
     c2.abort(); // after death: nothing happens
@@ -366,7 +367,7 @@ describe('AbortSignal in', () => {
   it('withSignal(signal, op) interrupts only that wait; a wait cancelled by it consumes nothing', async () => {
     const controller = new AbortController();
     const ev = new Event();
-    const out = await run(function* () {
+    const out = await new VirtualClock().run(function* () {
       setTimeout(() => controller.abort('enough'), 5);
       let first: unknown;
       try {
@@ -389,7 +390,7 @@ describe('AbortSignal in', () => {
         return new Promise(() => {});
       });
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       yield* g.kill();
     });

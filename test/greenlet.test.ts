@@ -17,6 +17,7 @@ import {
   Wait,
 } from '../src/index.js';
 import { captureErrors } from './capture-errors.js';
+import { VirtualClock } from '../src/testing.js';
 
 
 /** A wait nothing wakes. */
@@ -38,7 +39,7 @@ describe('kill', () => {
         log.push('cleanup end');
       }
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       yield* g.kill();
     });
@@ -61,7 +62,7 @@ describe('kill', () => {
       }
     });
     const second = new Error('second');
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       g.kill({ block: false });
       yield* sleep(0);
@@ -82,7 +83,7 @@ describe('kill', () => {
         }
       }
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       yield* g.kill({ timeout: 0.05 }); // caught: it lives on
       expect(g.dead).toBe(false);
@@ -103,7 +104,7 @@ describe('kill', () => {
         log.push('finally');
       }
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* g.join();
     });
     expect(log).toEqual(['finally']);
@@ -118,7 +119,7 @@ describe('kill', () => {
       yield* sleep(0);
       log.push('never');
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* g.join();
     });
     expect(log).toEqual(['still running']);
@@ -147,7 +148,7 @@ describe('kill', () => {
     });
     const exit = new GreenletExit('stop');
     g.kill({ exception: exit, block: false });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0.002);
     });
     expect(ran).toBe(false);
@@ -168,7 +169,7 @@ describe('kill', () => {
       expect(g.successful()).toBe(false);
       expect(g.value).toBeUndefined();
       expect(g.exception).toBeInstanceOf(Expected);
-      const thrown = await run(function* () {
+      const thrown = await new VirtualClock().run(function* () {
         try {
           yield* g.get();
         } catch (e) {
@@ -205,7 +206,7 @@ describe('kill', () => {
         yield* sleep(0.2);
       }
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       yield* g.kill({ timeout: 0.01 });
       expect(g.dead).toBe(false);
@@ -217,7 +218,7 @@ describe('kill', () => {
   it('kill of a dead greenlet does nothing', async () => {
     const g = spawn(() => 5);
     await g;
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* g.kill();
     });
     expect(g.value).toBe(5);
@@ -236,11 +237,11 @@ describe('links', () => {
     g.link((x) => order.push(`second ${x.value}`));
     expect(order).toEqual([]);
     await g;
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
     });
     g.link(() => order.push('late'));
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       yield* sleep(0);
     });
@@ -277,7 +278,7 @@ describe('links', () => {
     g.link(() => calls.push('kept'));
     g.unlink(cb);
     await g;
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
     });
     expect(calls).toEqual(['kept']);
@@ -292,7 +293,7 @@ describe('links', () => {
     g.link(() => calls.push('second'));
     const text = await captureErrors(async () => {
       await g;
-      await run(function* () {
+      await new VirtualClock().run(function* () {
         yield* sleep(0);
       });
     });
@@ -365,7 +366,7 @@ describe('failure report', () => {
         throw new TypeError('went wrong');
       });
       g.name = 'crashy';
-      await run(function* () {
+      await new VirtualClock().run(function* () {
         yield* sleep(0.02); // nobody joins it: its failure is reported
       });
     });
@@ -384,7 +385,7 @@ describe('failure report', () => {
         throw Object.assign(Object.create(null), { why: 'no prototype' });
       });
       await run(function* () {
-        yield* sleep(0.02);
+        yield* sleep(0.02); // real time: the reports come at the end of a turn
       });
     });
     expect(text).toContain('a number (42) was thrown: 42');
@@ -444,7 +445,7 @@ describe('state', () => {
     let ran = false;
     const g = spawnLater(0.01, () => (ran = true));
     g.kill({ block: false });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0.03);
     });
     expect(ran).toBe(false);
@@ -455,7 +456,7 @@ describe('state', () => {
     const g = spawn(function* () {
       yield* sleep(10);
     });
-    const err = await run(function* () {
+    const err = await new VirtualClock().run(function* () {
       try {
         yield* g.get({ block: false });
       } catch (e) {
@@ -470,7 +471,7 @@ describe('state', () => {
     const g = spawn(function* () {
       yield* new Never();
     });
-    const [joined, got] = await run(function* () {
+    const [joined, got] = await new VirtualClock().run(function* () {
       yield* g.join({ timeout: 0.005 });
       const joinedDead = g.dead;
       try {
@@ -525,7 +526,7 @@ describe('bad input', () => {
   });
 
   it('join or get on itself is an error naming the fix', async () => {
-    const msgs = await run(function* () {
+    const msgs = await new VirtualClock().run(function* () {
       yield* sleep(0);
       const me = getcurrent()!;
       const out: string[] = [];

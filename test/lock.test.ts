@@ -9,11 +9,12 @@ import { untrack } from '../src/op.js';
 import { BoundedSemaphore, DummySemaphore, Lock, RLock, Semaphore } from '../src/lock.js';
 import { Event } from '../src/event.js';
 import { captureErrors } from './capture-errors.js';
+import { VirtualClock } from '../src/testing.js';
 
 describe('Semaphore', () => {
   it('acquire takes a slot and gives true; release gives it back', async () => {
     const sem = new Semaphore(2);
-    const got = await run(function* () {
+    const got = await new VirtualClock().run(function* () {
       const a: boolean = yield* sem.acquire();
       const b = yield* sem.acquire();
       return [a, b, sem.counter, sem.locked()];
@@ -25,7 +26,7 @@ describe('Semaphore', () => {
 
   it('acquire({ blocking: false }) and acquire({ timeout: 0 }) give false at once when none is free', async () => {
     const sem = new Semaphore(0);
-    expect(await run(function* () {
+    expect(await new VirtualClock().run(function* () {
       return [yield* sem.acquire({ blocking: false }), yield* sem.acquire({ timeout: 0 })];
     })).toEqual([false, false]);
     expect(sem.counter).toBe(0);
@@ -34,7 +35,7 @@ describe('Semaphore', () => {
   it('an acquire that times out gives false and leaves the slot to the next waiter', async () => {
     const sem = new Semaphore(0);
     const log: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const a = spawn(function* () { log.push(`a:${yield* sem.acquire({ timeout: 0.02 })}`); });
       const b = spawn(function* () { log.push(`b:${yield* sem.acquire()}`); });
       yield* sleep(0.05);
@@ -48,7 +49,7 @@ describe('Semaphore', () => {
   it('wakes waiters in FIFO order and a newcomer cannot barge ahead of them', async () => {
     const sem = new Semaphore(1);
     const order: number[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sem.acquire();
       const gs = [0, 1, 2, 3].map((i) => spawn(function* () {
         yield* sem.acquire();
@@ -69,7 +70,7 @@ describe('Semaphore', () => {
   it('a waiter killed after a slot was handed to it, before it ran, passes the slot on (undo)', async () => {
     const sem = new Semaphore(0);
     const log: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const a = spawn(function* () { yield* sem.acquire(); log.push('a got it'); });
       const b = spawn(function* () { yield* sem.acquire(); log.push('b got it'); sem.release(); });
       yield* sleep(0.01);
@@ -83,7 +84,7 @@ describe('Semaphore', () => {
 
   it('a waiter killed after its time limit woke it, before it ran, gives back nothing (it had no slot)', async () => {
     const sem = new Semaphore(0);
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const g = spawn(function* () { return yield* sem.acquire({ timeout: 60 }); });
       yield* sleep(0);
       // What the hub does when the time limit runs out; then a kill lands before g runs.
@@ -96,7 +97,7 @@ describe('Semaphore', () => {
 
   it('waitAvailable waits for a free slot without taking it, and gives the counter after a timeout', async () => {
     const sem = new Semaphore(0);
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const timedOut = yield* sem.waitAvailable({ timeout: 0.01 });
       spawn(function* () { yield* sleep(0.01); sem.release(); });
       const n: number = yield* sem.waitAvailable();
@@ -107,7 +108,7 @@ describe('Semaphore', () => {
 
   it('hold() with `using` releases at the end of the block, also when it throws', async () => {
     const sem = new Semaphore(1);
-    const seen = await run(function* () {
+    const seen = await new VirtualClock().run(function* () {
       const inside: number[] = [];
       {
         using _ = yield* sem.hold();
@@ -157,7 +158,7 @@ describe('Semaphore', () => {
           const slots = sem instanceof Semaphore ? sem.counter : 1;
           let inside = 0;
           let most = 0;
-          await run(function* () {
+          await new VirtualClock().run(function* () {
             const gs: Greenlet[] = [];
             for (const p of plans) {
               const g = spawn(function* () {
@@ -203,7 +204,7 @@ describe('BoundedSemaphore and Lock', () => {
   it('Lock is a one-slot BoundedSemaphore: excludes, and releasing it unlocked throws', async () => {
     const lock = new Lock();
     const log: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const worker = (name: string) => function* () {
         using _ = yield* lock.hold();
         log.push(`${name} in`);
@@ -222,7 +223,7 @@ describe('RLock', () => {
   it('is re-entrant for its owner and excludes other greenlets until fully released', async () => {
     const lock = new RLock();
     const log: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const owner = spawn(function* () {
         yield* lock.acquire();
         yield* lock.acquire();
@@ -247,7 +248,7 @@ describe('RLock', () => {
   it('release by a greenlet that does not own it throws, naming the fix', async () => {
     const lock = new RLock();
     let err = new Error('unset');
-    await captureErrors(async () => { err = await run(function* () {
+    await captureErrors(async () => { err = await new VirtualClock().run(function* () {
       yield* lock.acquire();
       const thief = spawn(function* () { lock.release(); });
       yield* joinall([thief]);
@@ -261,7 +262,7 @@ describe('RLock', () => {
 
   it('hold() nests with `using` in one greenlet', async () => {
     const lock = new RLock();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       using _a = yield* lock.hold();
       {
         using _b = yield* lock.hold();
@@ -274,7 +275,7 @@ describe('RLock', () => {
 
   it('an acquire that times out leaves the lock to its owner', async () => {
     const lock = new RLock();
-    const got = await run(function* () {
+    const got = await new VirtualClock().run(function* () {
       yield* lock.acquire();
       const g = spawn(function* () { return yield* lock.acquire({ timeout: 0.01 }); });
       return yield* g.get();
@@ -286,7 +287,7 @@ describe('RLock', () => {
 describe('DummySemaphore', () => {
   it('never blocks and never runs out', async () => {
     const sem = new DummySemaphore();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const got = [];
       for (let i = 0; i < 5; i++) got.push(yield* sem.acquire());
       using _ = yield* sem.hold();
@@ -315,7 +316,7 @@ describe('bad input', () => {
 
   it('a kill while waiting is a GreenletExit and takes no slot', async () => {
     const sem = new Semaphore(0);
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const g = spawn(function* () { yield* sem.acquire(); });
       yield* sleep(0);
       yield* g.kill();
@@ -332,7 +333,7 @@ describe('releases past the bound with greenlets waiting', () => {
     const lock = new Lock();
     let holders = 0;
     let most = 0;
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       yield* lock.acquire();
       const waiters = [0, 1].map(() => spawn(function* () {
         yield* lock.acquire();
@@ -361,7 +362,7 @@ describe('releases past the bound with greenlets waiting', () => {
         let holding = 0;
         let most = 0;
         let refused = 0;
-        await run(function* () {
+        await new VirtualClock().run(function* () {
           for (let i = 0; i < k; i++) yield* sem.acquire();
           const waiters = Array.from({ length: w }, () => spawn(function* () {
             yield* sem.acquire();
@@ -386,7 +387,7 @@ describe('releases past the bound with greenlets waiting', () => {
 
   it('a waiter handed a slot and killed before it ran gives it back without tripping the bound', async () => {
     const sem = new BoundedSemaphore(1);
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sem.acquire();
       const w = spawn(function* () { yield* sem.acquire(); });
       yield* sleep(0);
@@ -405,7 +406,7 @@ describe('RLock outside greenlets', () => {
     expect(await lock.acquire()).toBe(true);
     expect([lock.locked(), lock.isOwned()]).toEqual([true, true]);
     expect(await lock.acquire({ timeout: 0.01 })).toBe(true); // re-entrant: does not wait
-    const other = await run(function* () {
+    const other = await new VirtualClock().run(function* () {
       const got = yield* lock.acquire({ timeout: 0.01 });
       let err = '';
       try { lock.release(); } catch (e) { err = String(e); }
@@ -464,7 +465,7 @@ describe('options', () => {
     proto.timeout = 0.001;
     proto.blocking = false;
     try {
-      await run(function* () {
+      await new VirtualClock().run(function* () {
         yield* rl.acquire({});
         const gs = [
           spawn(function* () { got.push(yield* sem.acquire({})); }),
@@ -490,7 +491,7 @@ describe('one acquire Op run by two greenlets at once loses no slot', () => {
     it(name, async () => {
       const l = make();
       await captureErrors(async () => {
-        await run(function* () {
+        await new VirtualClock().run(function* () {
           const free = new Event();
           const holder = spawn(function* () { yield* l.acquire(); yield* free.wait(); l.release(); });
           yield* sleep(0);

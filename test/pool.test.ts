@@ -8,6 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Greenlet, GreenletExit, joinall, run, sleep, spawn, Timeout } from '../src/index.js';
 import { Group, Pool } from '../src/pool.js';
 import { captureErrors } from './capture-errors.js';
+import { VirtualClock } from '../src/testing.js';
 
 /** Runs `fn` with geventjs's failure reports captured: for greenlets that fail on purpose. */
 async function quietly<T>(fn: () => Promise<T>): Promise<T> {
@@ -24,7 +25,7 @@ function* double(x: number) {
 describe('Group', () => {
   it('spawned members leave the group when they die', async () => {
     const group = new Group();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const g = group.spawn(function* (n: number) { yield* sleep(0.005); return n; }, 7);
       const before = [group.size, group.len(), group.has(g), group.contains(g), group.full()];
       yield* group.join();
@@ -34,7 +35,7 @@ describe('Group', () => {
   });
 
   it('add and discard track greenlets spawned elsewhere; iteration lists members', async () => {
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const group = new Group();
       const a = spawn(function* () { yield* sleep(0.01); });
       const b = spawn(function* () { yield* sleep(0.01); });
@@ -51,7 +52,7 @@ describe('Group', () => {
 
   it('join({ timeout }) gives false while members still run, true once empty', async () => {
     const group = new Group();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       group.spawn(function* () { yield* sleep(0.05); });
       const early = yield* group.join({ timeout: 0.005 });
       const late = yield* group.join();
@@ -78,7 +79,7 @@ describe('Group', () => {
   it('kill kills every member, running their finally blocks; killone kills one', async () => {
     const group = new Group();
     const cleaned: number[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const gs = [0, 1, 2].map((i) => group.spawn(function* () {
         try { yield* sleep(10); } finally { cleaned.push(i); }
       }));
@@ -94,7 +95,7 @@ describe('Group', () => {
 
   it('map keeps item order whatever order the items finish in', async () => {
     const group = new Group();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const out: number[] = yield* group.map(function* (x: number) { yield* sleep((5 - x) / 1000); return x * 10; }, [1, 2, 3, 4]);
       return out;
     });
@@ -103,7 +104,7 @@ describe('Group', () => {
 
   it('map takes plain and async functions too, and throws a failing item', async () => {
     const group = new Group();
-    expect(await run(() => group.map((x: number) => x + 1, [1, 2]))).toEqual([2, 3]);
+    expect(await new VirtualClock().run(() => group.map((x: number) => x + 1, [1, 2]))).toEqual([2, 3]);
     expect(await group.map(async (x: number) => x * 3, [1, 2])).toEqual([3, 6]);
     await expect(quietly(async () => group.map((x: number) => { if (x === 2) throw new Error('item 2'); return x; }, [1, 2, 3]))).rejects.toThrow('item 2');
   });
@@ -112,7 +113,7 @@ describe('Group', () => {
     const group = new Group();
     const delays = [30, 10, 20];
     const slow = function* (ms: number) { yield* sleep(ms / 1000); return ms; };
-    const [ordered, unordered] = await run(function* () {
+    const [ordered, unordered] = await new VirtualClock().run(function* () {
       const a: number[] = [];
       const it = group.imap(slow, delays);
       for (let r = yield* it.next(); !r.done; r = yield* it.next()) a.push(r.value);
@@ -127,7 +128,7 @@ describe('Group', () => {
 
   it('a reader killed after a result was handed to it leaves that result for the next reader', async () => {
     const group = new Group();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const it = group.imapUnordered(function* (x: number) { yield* sleep(0.01); return x; }, [7]);
       const a = spawn(function* () { return yield* it.next(); });
       yield* sleep(0.002); // the item runs and reader a waits
@@ -156,7 +157,7 @@ describe('Group', () => {
   it('apply gives the value; applyAsync and mapAsync give greenlets and call back', async () => {
     const group = new Group();
     const got: unknown[] = [];
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const sum = yield* group.apply(function* (a: number, b: number) { yield* sleep(0); return a + b; }, [2, 3]);
       const g = group.applyAsync(double, [4], (v) => got.push(v));
       const m = group.mapAsync(double, [1, 2], (vs) => got.push(vs));
@@ -173,7 +174,7 @@ describe('Pool', () => {
   it('spawn waits while the pool is full; freeCount and full report the slots', async () => {
     const pool = new Pool(2);
     const log: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const job = (name: string) => function* () { log.push(`${name} start`); yield* sleep(0.01); log.push(`${name} end`); };
       const a: Greenlet = yield* pool.spawn(job('a'));
       yield* pool.spawn(job('b'));
@@ -190,7 +191,7 @@ describe('Pool', () => {
   it('greenlets waiting in spawn get slots in the order they asked', async () => {
     const pool = new Pool(1);
     const order: number[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* pool.spawn(function* () { yield* sleep(0.005); });
       const spawners = [0, 1, 2, 3].map((i) => spawn(function* () {
         yield* pool.spawn(function* () { order.push(i); yield* sleep(0); });
@@ -205,7 +206,7 @@ describe('Pool', () => {
     const pool = new Pool(3);
     let running = 0;
     let most = 0;
-    const out = await run(() => pool.map(function* (x: number) {
+    const out = await new VirtualClock().run(() => pool.map(function* (x: number) {
       running++;
       most = Math.max(most, running);
       yield* sleep(0.001 * (x % 3));
@@ -232,7 +233,7 @@ describe('Pool', () => {
 
   it('waitAvailable waits until a slot frees and gives freeCount', async () => {
     const pool = new Pool(1);
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       yield* pool.spawn(function* () { yield* sleep(0.01); });
       const timedOut = yield* pool.waitAvailable({ timeout: 0.001 });
       const later = yield* pool.waitAvailable();
@@ -244,7 +245,7 @@ describe('Pool', () => {
   it('apply gives the value; applyAsync gives the greenlet and calls back', async () => {
     const pool = new Pool(1);
     const got: number[] = [];
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const v: number = yield* pool.apply(double, [5]);
       const g = pool.applyAsync(double, [6], (x) => got.push(x));
       yield* g.join();
@@ -256,7 +257,7 @@ describe('Pool', () => {
   });
 
   it('new Group(greenlets) starts with those members', async () => {
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const a = spawn(function* () { yield* sleep(0.001); });
       const group = new Group([a]);
       expect(group.has(a)).toBe(true);
@@ -267,7 +268,7 @@ describe('Pool', () => {
 
   it('kill kills all members and frees their slots', async () => {
     const pool = new Pool(3);
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       for (let i = 0; i < 3; i++) yield* pool.spawn(function* () { yield* sleep(10); });
       expect(pool.len()).toBe(3);
       yield* pool.kill();
@@ -278,7 +279,7 @@ describe('Pool', () => {
 
   it('add waits for a slot; discard frees one', async () => {
     const pool = new Pool(1);
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const a = spawn(function* () { yield* sleep(0.01); });
       yield* pool.add(a);
       expect(pool.has(a)).toBe(true);
@@ -296,7 +297,7 @@ describe('Pool', () => {
           const pool = new Pool(size);
           let running = 0;
           let most = 0;
-          await run(function* () {
+          await new VirtualClock().run(function* () {
             const spawners = jobs.map((job) => spawn(function* () {
               const g = yield* pool.spawn(function* () {
                 running++;
@@ -349,7 +350,7 @@ describe('bad input', () => {
     expect(() => pool.applyAsync(double, [1], 'cb' as never)).toThrow(/needs a function/);
     expect(g.dead).toBe(false); // nothing was killed by a call that threw
     expect(await pool.waitAvailable(null)).toBe(1);
-    await run(() => group.kill(null));
+    await new VirtualClock().run(() => group.kill(null));
     expect(g.dead).toBe(true);
   });
 
@@ -381,7 +382,7 @@ describe('Group and Pool never shoot a member twice (gevent\'s dying set)', () =
         try { yield* sleep(10); } catch { caught++; yield* sleep(0.02); }
       });
       g.start();
-      await run(function* () {
+      await new VirtualClock().run(function* () {
         if (group instanceof Pool) yield* group.add(g);
         else group.add(g);
         group.kill({ block: false });
@@ -415,7 +416,7 @@ describe('Group.add of a dead greenlet', () => {
   it('does not track it, in a Group or a Pool (whose slot stays free)', async () => {
     const group = new Group();
     const pool = new Pool(1);
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const g = spawn(() => 1);
       yield* g.join();
       group.add(g);
@@ -430,7 +431,7 @@ describe('Pool sizes as in gevent', () => {
   it('new Pool() has no limit: spawn never waits, freeCount is Infinity, size null', async () => {
     const pool = new Pool();
     expect([pool.size, pool.full(), pool.freeCount()]).toEqual([null, false, Infinity]);
-    const n = await run(function* () {
+    const n = await new VirtualClock().run(function* () {
       for (let i = 0; i < 200; i++) yield* pool.spawn(function* () { yield* sleep(0.01); });
       const running = pool.len();
       yield* pool.join();
@@ -441,7 +442,7 @@ describe('Pool sizes as in gevent', () => {
 
   it('new Pool(0) never runs anything: spawn waits forever, waitAvailable({ timeout }) gives 0', async () => {
     const pool = new Pool(0);
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const free = yield* pool.waitAvailable({ timeout: 0.01 });
       let timedOut = false;
       const t = Timeout.start(0.01);
@@ -455,7 +456,7 @@ describe('Pool sizes as in gevent', () => {
 describe('apply and applyAsync as in gevent', () => {
   it('apply from a member of the same Pool(1) runs inline: no deadlock', async () => {
     const pool = new Pool(1);
-    const v = await run(() => pool.apply(function* () {
+    const v = await new VirtualClock().run(() => pool.apply(function* () {
       const inner: number = yield* pool.apply(function* () { yield* sleep(0); return 5; });
       const plain: number = yield* pool.apply((x: number) => x * 2, [inner]);
       const later = yield* pool.apply(async () => 1);
@@ -466,7 +467,7 @@ describe('apply and applyAsync as in gevent', () => {
 
   it('apply from a member of the same Group runs inline too, and throws what fn throws', async () => {
     const group = new Group();
-    const r = await run(() => group.apply(function* () {
+    const r = await new VirtualClock().run(() => group.apply(function* () {
       const before = group.len();
       try { yield* group.apply(() => { throw new Error('inner'); }); } catch (e) { return [before, group.len(), (e as Error).message]; }
       return null;
@@ -477,7 +478,7 @@ describe('apply and applyAsync as in gevent', () => {
   it('applyAsync never blocks: on a full pool it gives a greenlet at once, run outside the pool', async () => {
     const pool = new Pool(1);
     const got: number[] = [];
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       yield* pool.spawn(function* () { yield* sleep(0.01); });
       const g = pool.applyAsync(double, [21], (v) => got.push(v));
       const outside = g instanceof Greenlet && !pool.has(g);
@@ -499,7 +500,7 @@ describe('imap over a source that throws', () => {
   for (const kind of ['imap', 'imapUnordered'] as const) {
     it(`${kind}: the reader gets every earlier result, then the error, then the end (greenlet and for await)`, async () => {
       const pool = new Pool(2);
-      const r = await run(function* () {
+      const r = await new VirtualClock().run(function* () {
         const it = pool[kind](double, source(3));
         const out: unknown[] = [];
         for (;;) {
@@ -530,7 +531,7 @@ describe('imap over a source that throws', () => {
         const it = ordered ? pool.imap(double, source(n)) : pool.imapUnordered(double, source(n));
         const out: number[] = [];
         let err: unknown = null;
-        await run(function* () {
+        await new VirtualClock().run(function* () {
           for (;;) {
             try {
               const x = yield* it.next();
@@ -552,7 +553,7 @@ describe('imap over a source that throws', () => {
     let closed = false;
     function* endless() { try { for (let i = 0; ; i++) yield i; } finally { closed = true; } }
     const pool = new Pool(1);
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const it = pool.imap(function* (x: number) { yield* sleep(0.001); return x; }, endless());
       const first = yield* it.next();
       yield* pool.kill();
@@ -570,7 +571,7 @@ describe('long pipelines hold only what is unread', () => {
       const it = pool[kind]((x: number) => x, many());
       let biggest = 0;
       let n = 0;
-      await run(function* () {
+      await new VirtualClock().run(function* () {
         for (let r = yield* it.next(); !r.done; r = yield* it.next()) {
           n++;
           biggest = Math.max(biggest, it._bufferLength);
@@ -590,7 +591,7 @@ describe('imap({ maxsize }) as gevent\'s', () => {
       let read = 0;
       let most = 0;
       const out: number[] = [];
-      await run(function* () {
+      await new VirtualClock().run(function* () {
         const it = pool[kind]((x: number) => { started++; return x; }, Array.from({ length: 40 }, (_, i) => i), { maxsize: 3 });
         for (let r = yield* it.next(); !r.done; r = yield* it.next()) {
           read++;
@@ -624,7 +625,7 @@ describe('deadlines are on the monotonic clock', () => {
     const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
     try {
       const group = new Group();
-      const r = await run(function* () {
+      const r = await new VirtualClock().run(function* () {
         group.spawn(function* () { yield* sleep(0.02); });
         const join = group.join({ timeout: 5 });
         skew = 3600_000; // the clock jumps an hour ahead

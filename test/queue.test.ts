@@ -21,12 +21,13 @@ import {
   StopIteration,
 } from '../src/queue.js';
 import { captureErrors } from './capture-errors.js';
+import { VirtualClock } from '../src/testing.js';
 
 describe('Queue', () => {
   it('gives items in FIFO order; qsize, empty and full follow', async () => {
     const q = new Queue<number>(3);
     expect([q.qsize(), q.empty(), q.full(), q.maxsize]).toEqual([0, true, false, 3]);
-    const got = await run(function* () {
+    const got = await new VirtualClock().run(function* () {
       for (let i = 0; i < 3; i++) yield* q.put(i);
       expect([q.qsize(), q.empty(), q.full()]).toEqual([3, false, true]);
       const out: number[] = [];
@@ -44,7 +45,7 @@ describe('Queue', () => {
     const q = new Queue<number | typeof StopIteration>();
     q.putNowait(4);
     q.putNowait(StopIteration);
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const v = yield* q.peek();
       expectTypeOf(v).toEqualTypeOf<number | typeof StopIteration>();
       const r = yield* q.next();
@@ -59,7 +60,7 @@ describe('Queue', () => {
 
   it('a put to a parked getter hands the item over directly: it never enters the buffer', async () => {
     const q = new Queue<number>(1);
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const g = spawn(function* () { return yield* q.get(); });
       yield* sleep(0);
       yield* q.put(1);
@@ -74,7 +75,7 @@ describe('Queue', () => {
   it('get on a non-empty queue does not switch to another greenlet', async () => {
     const q = new Queue<string>();
     q.putNowait('x');
-    const seen = await run(function* () {
+    const seen = await new VirtualClock().run(function* () {
       let otherRan = false;
       spawn(function* () { otherRan = true; });
       const v = yield* q.get();
@@ -85,7 +86,7 @@ describe('Queue', () => {
 
   it('parked getters are served in the order they came (FIFO fairness)', async () => {
     const q = new Queue<number>();
-    const got = await run(function* () {
+    const got = await new VirtualClock().run(function* () {
       const gs = [0, 1, 2, 3].map(() => spawn(function* () { return yield* q.get(); }));
       yield* sleep(0);
       for (let i = 10; i < 14; i++) yield* q.put(i);
@@ -98,7 +99,7 @@ describe('Queue', () => {
   it('parked putters of a full queue get in in the order they came', async () => {
     const q = new Queue<string>(1);
     q.putNowait('first');
-    const got = await run(function* () {
+    const got = await new VirtualClock().run(function* () {
       const ps = ['a', 'b', 'c'].map((x) => spawn(function* () { yield* q.put(x); }));
       yield* sleep(0);
       expect(q._putters.size).toBe(3);
@@ -112,7 +113,7 @@ describe('Queue', () => {
 
   it('a getter woken with an item but killed before it ran gives the item back', async () => {
     const q = new Queue<number>();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const g = spawn(function* () { return yield* q.get(); });
       yield* sleep(0);
       q.putNowait(1); // handed to g, which has not run yet
@@ -125,7 +126,7 @@ describe('Queue', () => {
 
   it('an item given back goes to the next parked getter first', async () => {
     const q = new Queue<number>();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const a = spawn(function* () { return yield* q.get(); });
       const b = spawn(function* () { return yield* q.get(); });
       yield* sleep(0);
@@ -139,7 +140,7 @@ describe('Queue', () => {
 
   it('block: false and timeout: 0 throw Empty / Full at once; a timed-out get leaves nothing parked', async () => {
     const q = new Queue<number>(1);
-    const errs = await run(function* () {
+    const errs = await new VirtualClock().run(function* () {
       const out: string[] = [];
       for (const opts of [{ block: false }, { timeout: 0 }, { timeout: 0.01 }]) {
         try { yield* q.get(opts); } catch (e) { out.push((e as Error).name); }
@@ -159,7 +160,7 @@ describe('Queue', () => {
 
   it('a Timeout around get cancels it and the next put stays in the queue', async () => {
     const q = new Queue<number>();
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const t = Timeout.start(0.01);
       try { yield* q.get(); } catch (e) { if (e !== t) throw e; }
       q.putNowait(5);
@@ -170,7 +171,7 @@ describe('Queue', () => {
   it('peek waits for an item and takes nothing; peekNowait throws Empty when empty', async () => {
     const q = new Queue<string>();
     expect(() => q.peekNowait()).toThrow(Empty);
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const p = spawn(function* () { return yield* q.peek(); });
       yield* sleep(0);
       q.putNowait('seen');
@@ -178,7 +179,7 @@ describe('Queue', () => {
       return [p.value, q.qsize(), q.peekNowait()];
     });
     expect(r).toEqual(['seen', 1, 'seen']);
-    expect(await run(function* () {
+    expect(await new VirtualClock().run(function* () {
       try { yield* new Queue().peek({ timeout: 0.01 }); } catch (e) { return e instanceof Empty; }
       return false;
     })).toBe(true);
@@ -187,7 +188,7 @@ describe('Queue', () => {
   it('next() iterates until the StopIteration item; for await does the same outside greenlets', async () => {
     const q = new Queue<number | typeof StopIteration>();
     for (const x of [1, 2, 3, StopIteration] as const) q.putNowait(x);
-    const seen = await run(function* () {
+    const seen = await new VirtualClock().run(function* () {
       const out: number[] = [];
       for (let r = yield* q.next(); !r.done; r = yield* q.next()) out.push(r.value);
       return out;
@@ -245,7 +246,7 @@ describe('Queue', () => {
 describe('Channel', () => {
   it('put waits until a getter takes the item (rendezvous)', async () => {
     const ch = new Channel<string>();
-    const log = await run(function* () {
+    const log = await new VirtualClock().run(function* () {
       const out: string[] = [];
       const p = spawn(function* () { yield* ch.put('hi'); out.push('put returned'); });
       yield* sleep(0.01);
@@ -261,7 +262,7 @@ describe('Channel', () => {
 
   it('a put to a parked getter returns at once; get with no putter times out with Empty', async () => {
     const ch = new Channel<number>();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const g = spawn(function* () { return yield* ch.get(); });
       yield* sleep(0);
       ch.putNowait(9);
@@ -297,7 +298,7 @@ describe('PriorityQueue', () => {
 
   it('a getter interrupted after the hand-off puts the item back in order', async () => {
     const q = new PriorityQueue<number>();
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const g = spawn(function* () { return yield* q.get(); });
       yield* sleep(0);
       q.putNowait(2);
@@ -329,7 +330,7 @@ describe('LifoQueue and SimpleQueue', () => {
 describe('JoinableQueue', () => {
   it('join waits until taskDone was called for every item put', async () => {
     const q = new JoinableQueue<number>();
-    const log = await run(function* () {
+    const log = await new VirtualClock().run(function* () {
       const out: string[] = [];
       spawn(function* () {
         for (;;) {
@@ -351,12 +352,12 @@ describe('JoinableQueue', () => {
   it('join({ timeout }) gives false if tasks remain; taskDone once too often throws naming the fix', async () => {
     const q = new JoinableQueue<string>(null, { items: ['a'] });
     expect(q.unfinishedTasks).toBe(1);
-    expect(await run(function* () { return yield* q.join({ timeout: 0.01 }); })).toBe(false);
+    expect(await new VirtualClock().run(function* () { return yield* q.join({ timeout: 0.01 }); })).toBe(false);
     q.getNowait();
     q.taskDone();
     expect(() => q.taskDone()).toThrow(/once per item/);
     expect(() => q.taskDone()).toThrow(RangeError); // gevent's ValueError
-    expect(await run(function* () { return yield* q.join(); })).toBe(true);
+    expect(await new VirtualClock().run(function* () { return yield* q.join(); })).toBe(true);
   });
 });
 
@@ -405,7 +406,7 @@ async function scenario(kind: Kind, actors: Actor[]) {
     const s = actors[i]!.shares;
     return s !== null && s !== undefined && s < i && gets[s] !== null ? gets[s]! : gets[i]!;
   };
-  await run(function* () {
+  await new VirtualClock().run(function* () {
     const gs: Greenlet[] = [];
     actors.forEach((a, item) => {
       const g = spawn(function* () {
@@ -458,7 +459,7 @@ describe('gevent order: Channel puts, peekers behind getters', () => {
   it('Channel.put lets the getter run before the putter goes on', async () => {
     const ch = new Channel<string>();
     const events: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const g = spawn(function* () {
         events.push(yield* ch.get());
         events.push(yield* ch.get());
@@ -476,7 +477,7 @@ describe('gevent order: Channel puts, peekers behind getters', () => {
   it('Channel.put to a getter already parked: the same order', async () => {
     const ch = new Channel<string>();
     const events: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const g = spawn(function* () {
         events.push(yield* ch.get());
         events.push(yield* ch.get());
@@ -494,7 +495,7 @@ describe('gevent order: Channel puts, peekers behind getters', () => {
 
   it('a peeker parked behind a getter never sees the item that getter took', async () => {
     const q = new Queue<number>();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const getter = spawn(() => q.get());
       const peeker = spawn(() => q.peek());
       yield* sleep(0);
@@ -511,7 +512,7 @@ describe('gevent order: Channel puts, peekers behind getters', () => {
 
   it('a peeker parked ahead of a getter sees the item, and the getter takes it', async () => {
     const q = new Queue<number>();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const peeker = spawn(() => q.peek());
       const getter = spawn(() => q.get());
       yield* sleep(0);
@@ -542,7 +543,7 @@ describe('options and errors', () => {
     expect(() => new LifoQueue(1, 7 as never)).toThrow(/options must be an options object/);
     expect(q.qsize()).toBe(0);
     q.putNowait(3);
-    expect(await run(() => q.get(null))).toBe(3);
+    expect(await new VirtualClock().run(() => q.get(null))).toBe(3);
   });
 
   it('options are read as own properties only: a polluted Object.prototype changes nothing', async () => {
@@ -557,7 +558,7 @@ describe('options and errors', () => {
     try {
       const fresh = new Queue<number>();
       expect(fresh.qsize()).toBe(0);
-      await run(function* () {
+      await new VirtualClock().run(function* () {
         const gs = [
           spawn(function* () { got.push(yield* q.peek({})); }),
           spawn(function* () { got.push(yield* q.get({})); }),

@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GreenletExit, idle, joinall, run, sleep, spawn, Timeout } from '../src/index.js';
+import { VirtualClock } from '../src/testing.js';
 
 describe('sleep', () => {
   it('sleep(0) and sleep() let the other ready greenlets run, in turn', async () => {
@@ -13,7 +14,7 @@ describe('sleep', () => {
         yield* (i % 2 === 0 ? sleep(0) : sleep());
       }
     }
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* joinall([spawn(worker, 'a'), spawn(worker, 'b')]);
     });
     expect(order).toEqual(['a0', 'b0', 'a1', 'b1', 'a2', 'b2']);
@@ -21,7 +22,7 @@ describe('sleep', () => {
 
   it('sleeps order by deadline', async () => {
     const order: number[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* joinall(
         [0.03, 0.001, 0.015].map((s) =>
           spawn(function* () {
@@ -35,7 +36,7 @@ describe('sleep', () => {
   });
 
   it('sleep(Infinity) waits until interrupted', async () => {
-    const e = await run(function* () {
+    const e = await new VirtualClock().run(function* () {
       const t = Timeout.start(0.005);
       try {
         yield* sleep(Infinity);
@@ -61,7 +62,7 @@ describe('sleep', () => {
 describe('idle', () => {
   it('waits until the other ready greenlets have run as far as they can', async () => {
     const order: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       spawn(function* () {
         for (let i = 0; i < 5; i++) {
           order.push(`w${i}`);
@@ -86,7 +87,7 @@ describe('idle', () => {
         log.push('cleanup');
       }
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0); // g parks on idle()
       g.kill({ block: false });
       yield* g.join();
@@ -103,12 +104,12 @@ describe('long sleeps', () => {
       yield* sleep(3e6);
       ended = true;
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0.05);
     });
     expect(ended).toBe(false);
     expect(g.dead).toBe(false);
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* g.kill();
     });
   });

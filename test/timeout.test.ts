@@ -19,6 +19,7 @@ import {
   withTimeout,
 } from '../src/index.js';
 import { timers } from '../src/hub.js';
+import { VirtualClock } from '../src/testing.js';
 
 /** A FIFO of tokens whose take() parks; it hands a token straight to the first waiter. */
 class TokenBox {
@@ -62,7 +63,7 @@ class TakeWait extends Wait<number> {
 
 describe('Timeout basics', () => {
   it('start arms it (pending) and cancel disarms it; a cancelled timeout never fires', async () => {
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const t = Timeout.start(0.01);
       const armed = t.pending;
       t.cancel();
@@ -74,7 +75,7 @@ describe('Timeout basics', () => {
   });
 
   it('fires at the parked yield* with the Timeout instance itself', async () => {
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const t = Timeout.start(0.01);
       try {
         yield* sleep(10);
@@ -87,7 +88,7 @@ describe('Timeout basics', () => {
   });
 
   it('`using` cancels it when the block ends', async () => {
-    const t = await run(function* () {
+    const t = await new VirtualClock().run(function* () {
       let kept: Timeout;
       {
         using t = Timeout.start(0.01);
@@ -103,7 +104,7 @@ describe('Timeout basics', () => {
   });
 
   it('null or Infinity seconds never fires', async () => {
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const a = Timeout.start(null);
       const b = Timeout.start(Infinity);
       yield* sleep(0.005);
@@ -114,7 +115,7 @@ describe('Timeout basics', () => {
 
   it('a custom exception class is thrown as a new instance', async () => {
     class TooLong extends Error {}
-    const e = await run(function* () {
+    const e = await new VirtualClock().run(function* () {
       using _t = Timeout.start(0.005, TooLong);
       try {
         yield* sleep(10);
@@ -127,7 +128,7 @@ describe('Timeout basics', () => {
 
   it('a custom exception instance is thrown as is', async () => {
     const mine = new Error('mine');
-    const e = await run(function* () {
+    const e = await new VirtualClock().run(function* () {
       using _t = Timeout.start(0.005, mine);
       try {
         yield* sleep(10);
@@ -140,7 +141,7 @@ describe('Timeout basics', () => {
 
   it('a Timeout is cancelled when its greenlet dies', async () => {
     let t: Timeout | null = null;
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       t = Timeout.start(10);
     });
     expect(t!.pending).toBe(false);
@@ -170,15 +171,15 @@ describe('nested timeouts each catch only their own', () => {
   }
 
   it('inner shorter: the inner catches it', async () => {
-    expect(await run(() => nested(0.005, 0.5))).toBe('inner');
+    expect(await new VirtualClock().run(() => nested(0.005, 0.5))).toBe('inner');
   });
 
   it('outer shorter: the inner lets it pass to the outer', async () => {
-    expect(await run(() => nested(0.5, 0.005))).toBe('outer');
+    expect(await new VirtualClock().run(() => nested(0.5, 0.005))).toBe('outer');
   });
 
   it('same deadline: exactly one catches, and nothing escapes', async () => {
-    const r = await run(() => nested(0.01, 0.01));
+    const r = await new VirtualClock().run(() => nested(0.01, 0.01));
     expect(['inner', 'outer']).toContain(r);
   });
 });
@@ -189,7 +190,7 @@ describe('a Timeout firing while parked cancels that wait', () => {
       yield* sleep(10);
     });
     const woke: string[] = [];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       const t = Timeout.start(0.005);
       try {
         yield* target.join();
@@ -206,7 +207,7 @@ describe('a Timeout firing while parked cancels that wait', () => {
 
   it('a Wait interrupted by a Timeout consumes nothing: the token goes to the next taker', async () => {
     const box = new TokenBox();
-    const r = await run(function* () {
+    const r = await new VirtualClock().run(function* () {
       const t = Timeout.start(0.005);
       try {
         yield* box.take();
@@ -228,7 +229,7 @@ describe('a Timeout firing while parked cancels that wait', () => {
     const second = spawn(function* () {
       return yield* box.take();
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0); // both park, first in line
       box.put(1); // hands 1 to `first`, which is now ready but has not run
       first.kill({ block: false }); // ...so 1 must go back, to `second`
@@ -267,7 +268,7 @@ describe('a Timeout firing while parked cancels that wait', () => {
               }
             }),
           );
-          await run(function* () {
+          await new VirtualClock().run(function* () {
             let tick = 0;
             for (let i = 0; i < putDelays.length; i++) {
               for (let d = 0; d < putDelays[i]!; d++) {
@@ -309,7 +310,7 @@ describe('Timeout and kill', () => {
         caught.push('cleanup done');
       }
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       // A timer entry due just before the Timeout kills g: both fire in one pass of the timer
       // heap, so the Timeout fires while the kill is delivered but not yet run.
@@ -347,7 +348,7 @@ describe('Timeout restarted', () => {
         }
       }
     });
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       timers.add({ deadline: timeout!.deadline - 1, _heapIndex: -1, fire: () => void g.kill({ block: false }) });
       yield* g.join();
@@ -358,11 +359,11 @@ describe('Timeout restarted', () => {
 
 describe('withTimeout', () => {
   it('gives the op value when it finishes in time', async () => {
-    const v = await run(function* () {
+    const v = await new VirtualClock().run(function* () {
       return yield* withTimeout(1, sleep(0.001));
     });
     expect(v).toBeUndefined();
-    const n = await run(function* () {
+    const n = await new VirtualClock().run(function* () {
       const r: number = yield* withTimeout(1, function* () {
         yield* sleep(0);
         return 5;
@@ -373,7 +374,7 @@ describe('withTimeout', () => {
   });
 
   it('throws Timeout when time runs out and no timeoutValue is given', async () => {
-    const e = await run(function* () {
+    const e = await new VirtualClock().run(function* () {
       try {
         yield* withTimeout(0.005, sleep(10));
       } catch (e) {
@@ -384,7 +385,7 @@ describe('withTimeout', () => {
   });
 
   it('gives timeoutValue when time runs out', async () => {
-    const v = await run(function* () {
+    const v = await new VirtualClock().run(function* () {
       const r: string | void = yield* withTimeout(0.005, sleep(10), { timeoutValue: 'late' });
       return r;
     });
@@ -414,7 +415,7 @@ describe('bad input', () => {
   });
 
   it('starting a running timeout again is an error naming the fix', async () => {
-    const msg = await run(function* () {
+    const msg = await new VirtualClock().run(function* () {
       const t = Timeout.start(1);
       try {
         t.start();
@@ -430,7 +431,7 @@ describe('bad input', () => {
 
 describe('long limits', () => {
   it('Timeout.start(30 days) does not fire within milliseconds (it once wrapped past 2^31 ms)', async () => {
-    const out = await run(function* () {
+    const out = await run(function* () { // real time: Node's timer must not be armed for a wrapped delay
       const t = Timeout.start(30 * 86400);
       try {
         yield* sleep(0.05);
@@ -450,7 +451,7 @@ describe('long limits', () => {
       return 'done';
     }));
     expect(v).toBe('done');
-    const w = await run(function* () {
+    const w = await new VirtualClock().run(function* () {
       using t = Timeout.start(Infinity);
       yield* sleep(0.01);
       return t.pending;
@@ -466,7 +467,7 @@ describe('long limits', () => {
         if (++made > 1) throw new Error('constructor broke'); // the check at start() passes
       }
     }
-    const out = await run(function* () {
+    const out = await new VirtualClock().run(function* () {
       Timeout.start(0.01, Bad);
       try {
         yield* sleep(1);
@@ -476,7 +477,7 @@ describe('long limits', () => {
       }
     });
     expect(out).toBe('constructor broke');
-    expect(await run(function* () { yield* sleep(0.01); return 'heap alive'; })).toBe('heap alive');
+    expect(await new VirtualClock().run(function* () { yield* sleep(0.01); return 'heap alive'; })).toBe('heap alive');
   });
 });
 

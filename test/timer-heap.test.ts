@@ -62,4 +62,42 @@ describe('TimerHeap', () => {
     expect(fired).toEqual(['ten']);
     expect(heap.size).toBe(1);
   });
+
+  it('entries with equal deadlines fire in the order they were added, whatever the heap shape', () => {
+    const heap = new TimerHeap();
+    heap._setVirtual(() => {}); // no Node timer: fired by hand below
+    const fired: string[] = [];
+    const added: Array<[number, string]> = [];
+    for (let i = 0; i < 60; i++) {
+      const d = [3, 1, 2, 1, 3, 2, 2][i % 7]!;
+      added.push([d, `${d}:${i}`]);
+      heap.add(entry(d, () => fired.push(`${d}:${i}`)));
+    }
+    const removed = entry(2, () => fired.push('removed'));
+    heap.add(removed);
+    heap.remove(removed);
+    expect(heap.nextDeadline()).toBe(1);
+    expect(heap.fireDue(1)).toBe(added.filter(([d]) => d === 1).length);
+    heap.fireDue(3);
+    const stable = [...added].sort((a, b) => a[0] - b[0]).map(([, name]) => name); // Array#sort is stable
+    expect(fired).toEqual(stable);
+    expect(heap.nextDeadline()).toBe(Infinity);
+    heap._setVirtual(null);
+  });
+
+  it('in virtual mode it arms no Node timer and tells its listener when the earliest deadline moves', async () => {
+    const heap = new TimerHeap();
+    let told = 0;
+    heap._setVirtual(() => told++);
+    const fired: string[] = [];
+    heap.add(entry(now() + 5, () => fired.push('five')));
+    heap.add(entry(now() + 10, () => fired.push('ten'))); // not the earliest: no news
+    heap.add(entry(now() + 1, () => fired.push('one')));
+    expect(told).toBe(2);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fired).toEqual([]); // real time passed; nothing fired by itself
+    expect(heap._takeAll().length).toBe(3);
+    expect(heap.size).toBe(0);
+    heap._setVirtual(null);
+  });
 });

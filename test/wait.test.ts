@@ -19,6 +19,7 @@ import {
   wait,
 } from '../src/index.js';
 import { captureErrors as quietly } from './capture-errors.js';
+import { VirtualClock } from '../src/testing.js';
 
 function* sleeper(s: number, v: string) {
   yield* sleep(s);
@@ -30,7 +31,7 @@ function* sleeper(s: number, v: string) {
 describe('joinall', () => {
   it('waits for all and gives them back in the order given', async () => {
     const gs = [spawn(sleeper, 0.02, 'slow'), spawn(sleeper, 0.001, 'fast')];
-    const done = await run(function* () {
+    const done = await new VirtualClock().run(function* () {
       return yield* joinall(gs);
     });
     expect(done).toEqual(gs);
@@ -40,7 +41,7 @@ describe('joinall', () => {
   it('{ timeout } gives only those finished in time', async () => {
     const fast = spawn(sleeper, 0.001, 'fast');
     const slow = spawn(sleeper, 5, 'slow');
-    const done = await run(function* () {
+    const done = await new VirtualClock().run(function* () {
       return yield* joinall([slow, fast], { timeout: 0.03 });
     });
     expect(done).toEqual([fast]);
@@ -50,7 +51,7 @@ describe('joinall', () => {
 
   it('{ count } stops after that many, in order of death', async () => {
     const gs = [spawn(sleeper, 5, 'c'), spawn(sleeper, 0.001, 'a'), spawn(sleeper, 0.01, 'b')];
-    const done = await run(function* () {
+    const done = await new VirtualClock().run(function* () {
       return yield* joinall(gs, { count: 2 });
     });
     expect(done.map((g) => g.value)).toEqual(['a', 'b']);
@@ -149,12 +150,12 @@ describe('interrupted joins leave nothing behind', () => {
             if (spec.killAtMs !== null) spawnLaterKill(joiners[i]!, spec.killAtMs / 1000);
           });
           // While targets still run, interrupted joiners must already be gone from them.
-          await run(function* () {
+          await new VirtualClock().run(function* () {
             yield* joinall(joiners);
           });
           for (const j of joiners) expect(j.successful()).toBe(true);
           for (const t of targets) expect(registered(t)).toBe(0);
-          await run(function* () {
+          await new VirtualClock().run(function* () {
             yield* killall(targets);
           });
         },
@@ -165,7 +166,7 @@ describe('interrupted joins leave nothing behind', () => {
 
   it('a joiner timed out while its target runs is no longer registered on it', async () => {
     const target = spawn(sleeper, 5, 'x');
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* joinall([target], { timeout: 0.002 });
       yield* wait([target], { timeout: 0.002 });
       yield* target.join({ timeout: 0.002 });
@@ -185,7 +186,7 @@ function spawnLaterKill(g: Greenlet<any>, s: number): void {
 describe('wait and iwait', () => {
   it('wait gives the ready objects in order of readiness', async () => {
     const gs = [spawn(sleeper, 0.02, 'b'), spawn(sleeper, 0.001, 'a')];
-    const ready = await run(function* () {
+    const ready = await new VirtualClock().run(function* () {
       return yield* wait(gs);
     });
     expect(ready).toEqual([gs[1], gs[0]]);
@@ -193,7 +194,7 @@ describe('wait and iwait', () => {
 
   it('wait { count } and { timeout }', async () => {
     const gs = [spawn(sleeper, 5, 'never'), spawn(sleeper, 0.001, 'a')];
-    const [first, timed] = await run(function* () {
+    const [first, timed] = await new VirtualClock().run(function* () {
       const first = yield* wait(gs, { count: 1 });
       const timed = yield* wait(gs, { timeout: 0.01 });
       return [first, timed];
@@ -205,7 +206,7 @@ describe('wait and iwait', () => {
 
   it('iwait yields each object as it becomes ready, inside a greenlet', async () => {
     const gs = [spawn(sleeper, 0.03, 'c'), spawn(sleeper, 0.001, 'a'), spawn(sleeper, 0.015, 'b')];
-    const order = await run(function* () {
+    const order = await new VirtualClock().run(function* () {
       const out: string[] = [];
       const it = iwait(gs);
       for (let r = yield* it.next(); !r.done; r = yield* it.next()) out.push(r.value.value!);
@@ -238,7 +239,7 @@ describe('wait and iwait', () => {
 describe('killall', () => {
   it('kills every greenlet and waits for them', async () => {
     const gs = [spawn(sleeper, 10, 'x'), spawn(sleeper, 10, 'y')];
-    await run(function* () {
+    await new VirtualClock().run(function* () {
       yield* sleep(0);
       yield* killall(gs);
     });
@@ -267,12 +268,12 @@ describe('killall', () => {
 
 describe('run', () => {
   it('runs a generator function, a plain function and an Op', async () => {
-    const a: number = await run(function* () {
+    const a: number = await new VirtualClock().run(function* () {
       yield* sleep(0);
       return 1;
     });
-    const b: string = await run(() => 'plain');
-    const c: string = await run(
+    const b: string = await new VirtualClock().run(() => 'plain');
+    const c: string = await new VirtualClock().run(
       opFrom(function* () {
         yield* sleep(0);
         return 'op';
@@ -298,7 +299,7 @@ describe('run', () => {
   });
 
   it('a greenlet returned from run() is awaited too, as a promise would be (a Greenlet is thenable)', async () => {
-    const v = await run(function* () {
+    const v = await new VirtualClock().run(function* () {
       yield* sleep(0);
       return spawn(() => 'inner value');
     });
