@@ -267,6 +267,9 @@ describe('StreamServer', () => {
     expect(() => new StreamServer('127.0.0.1:80' as never, echo)).toThrow(/\[host, port\]/);
     expect(() => new StreamServer(['127.0.0.1', 0], 'echo' as never)).toThrow(/handle function/);
     expect(() => new StreamServer(['127.0.0.1', 0], echo, { spawn: 0 })).toThrow(RangeError);
+    // A Pool of size 0 is valid but never runs anything: a server with it would never serve.
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, { spawn: new Pool(0) })).toThrow(/Pool of size 0 never runs a handler.*size >= 1/);
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, { spawn: new Pool(0) })).toThrow(RangeError);
     expect(() => new StreamServer(['127.0.0.1', 0], echo, { spawn: {} as never })).toThrow(/Pool or a size/);
     expect(() => new StreamServer(['127.0.0.1', 0], echo, { workers: -1 })).toThrow(RangeError);
     expect(() => new StreamServer(['127.0.0.1', 0], echo).stop({ timeout: -1 })).toThrow(RangeError);
@@ -743,6 +746,7 @@ describe('DatagramServer lifecycle and pool', () => {
 
   it('bad options', () => {
     expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { spawn: 0 })).toThrow(RangeError);
+    expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { spawn: new Pool(0) })).toThrow(/Pool of size 0 never runs a handler/);
     expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { recvBufferSize: -1 })).toThrow(/recvBufferSize/);
   });
 });
