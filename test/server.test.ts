@@ -880,6 +880,23 @@ describe('StreamServer({ workers }) with real worker processes', () => {
     }
   }, 40_000);
 
+  it('stop({ timeout }) past 2^31-1 ms (1e7 s, Infinity) is a long wait, not an immediate SIGKILL of the workers', async () => {
+    // Node fires a setTimeout past 2^31-1 ms after 1 ms: the primary's kill timer must not.
+    for (const stopWith of ['1e7', 'Infinity']) {
+      const p = startProgram([clusterFixture, 'stop-null'], 30_000, { STOP_WITH: stopWith });
+      try {
+        const r = await p.exited;
+        expect(r.killedByTimer, stopWith).toBe(false);
+        expect(p.stderr(), stopWith).not.toMatch(/SIGKILL/);
+        expect(p.stdout(), stopWith).toMatch(/^finally slow 2.5$/m);
+        expect(p.stdout(), stopWith).toMatch(/^reply done slow 2.5\nstopped$/m);
+        expect(r.code, stopWith).toBe(0);
+      } finally {
+        p.killAll();
+      }
+    }
+  }, 70_000);
+
   it('stop() then start() in the primary forks new workers on the same port', async () => {
     const p = startProgram([clusterFixture, 'restart']);
     try {
