@@ -30,10 +30,17 @@ function ignoreError(): void {}
  */
 function whenReady<T extends Socket | Server, R>(
   label: string, emitter: T, ready: string, isReady: () => boolean, give: (e: T) => R, abandon: (e: T) => void,
+  failedAlready: () => unknown = () => undefined,
 ) {
   return new PatchedCall<R>(label, (out) => {
     if (isReady()) {
       out.ok(give(emitter));
+      return;
+    }
+    // Yielded after the outcome: its event has been emitted already and will not come again.
+    const failed = failedAlready();
+    if (failed !== undefined) {
+      out.fail(failed);
       return;
     }
     const onReady = () => {
@@ -56,7 +63,17 @@ function whenReady<T extends Socket | Server, R>(
 
 function socketConnected(this: Socket) {
   const sock = this;
-  return whenReady('net.connect(...)', sock, 'connect', () => !sock.connecting && sock.remoteAddress !== undefined, GSocket.wrap, abandonConnect);
+  // `pending` (no handle yet, or still connecting) covers every form Node accepts: a unix
+  // socket path or a pipe has no remoteAddress once connected.
+  return whenReady('net.connect(...)', sock, 'connect', () => !sock.pending && !sock.destroyed, GSocket.wrap, abandonConnect, () => connectFailure(sock));
+}
+
+/** The error of a socket destroyed before it was yielded (its 'error' was emitted already). */
+function connectFailure(sock: Socket): unknown {
+  if (!sock.destroyed) return undefined;
+  const errored = (sock as Socket & { errored?: unknown }).errored;
+  if (errored !== null && errored !== undefined) return errored;
+  return Object.assign(new Error('net.connect(...): the socket was closed before it connected; yield a socket that is connecting or connected'), { code: 'ERR_SOCKET_CLOSED' });
 }
 
 /** An interrupted connect: the socket goes, and what Node still reports about it goes nowhere. */
