@@ -17,12 +17,28 @@
  */
 import type { Server, Socket } from 'node:net';
 import { describeValue } from '../src/arg-checks.js';
-import { PatchedCall } from '../src/patched-call.js';
+import { type Outcome, PatchedCall } from '../src/patched-call.js';
 import { type Op, toOp } from '../src/op.js';
 import { type Address, GListener, GSocket, serverAddress } from '../src/socket.js';
 import type { AddFn, PatchSpec, WrapFn } from '../src/patch-spec.js';
 
 function ignoreError(): void {}
+
+/**
+ * A PatchedCall for a socket or server: interrupted after it was ready but before the
+ * greenlet ran (a kill landing in between), nobody will get the socket or server, so it is
+ * abandoned as an interrupted wait abandons it (otherwise a listening server kept the program
+ * alive forever).
+ */
+class ReadyCall<T extends Socket | Server, R> extends PatchedCall<R> {
+  constructor(label: string, private readonly emitter: T, private readonly abandon: (e: T) => void, start: (out: Outcome<R>) => void | (() => void)) {
+    super(label, start);
+  }
+
+  override undo(): void {
+    this.abandon(this.emitter);
+  }
+}
 
 /**
  * Waits for `ready` or `error` on `emitter`, unless `isReady()` already holds. `abandon`
@@ -32,7 +48,7 @@ function whenReady<T extends Socket | Server, R>(
   label: string, emitter: T, ready: string, isReady: () => boolean, give: (e: T) => R, abandon: (e: T) => void,
   failedAlready: () => unknown = () => undefined,
 ) {
-  return new PatchedCall<R>(label, (out) => {
+  return new ReadyCall<T, R>(label, emitter, abandon, (out) => {
     if (isReady()) {
       out.ok(give(emitter));
       return;

@@ -813,7 +813,7 @@ describe('socket', () => {
     );
   }, 120_000);
 
-  it('yield net.connect(...) after the connect finished (unix path, port, options) or failed gives the outcome at once', async () => {
+  it('yield net.connect(...) after the connect finished (unix path, port, options) or failed gives the outcome at once; killed once ready, the socket or server is closed', async () => {
     // Before: a connected unix socket has no remoteAddress, and a failed one had emitted its
     // 'error' already: both yields waited forever (here: until the fixture's 5 s Timeout).
     const r = await runFixture('socket-net-late-yield.js');
@@ -825,6 +825,7 @@ describe('socket', () => {
       options: 'ok hi',
       refused: 'Error ECONNREFUSED',
       destroyed: 'Error ERR_SOCKET_CLOSED',
+      killedWhenReady: { serverListening: false, socketDestroyed: true },
     });
   }, 60_000);
 
