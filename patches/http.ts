@@ -47,9 +47,16 @@ function awaitResponse(req: ClientRequest, out: { ok(v: IncomingMessage): void; 
     detach();
     out.fail(err);
   };
+  const closedError = () => Object.assign(new Error(`${req.method} ${req.path}: the request closed before a response came`), { code: 'ECONNRESET' });
+  if (req.destroyed) {
+    // It failed before the yield (ECONNREFUSED went to its own 'error' listener): its 'close'
+    // has been emitted and will not come again.
+    out.fail(closedError());
+    return;
+  }
   const onClose = () => {
     detach();
-    out.fail(Object.assign(new Error(`${req.method} ${req.path}: the request closed before a response came`), { code: 'ECONNRESET' }));
+    out.fail(closedError());
   };
   const detach = () => {
     req.off('response', onResponse);

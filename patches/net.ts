@@ -17,7 +17,7 @@
  */
 import type { Server, Socket } from 'node:net';
 import { describeValue } from '../src/arg-checks.js';
-import { PatchedCall } from '../src/patched-call.js';
+import { type Outcome, PatchedCall } from '../src/patched-call.js';
 import { type Op, toOp } from '../src/op.js';
 import { type Address, GListener, GSocket, serverAddress } from '../src/socket.js';
 import type { AddFn, PatchSpec, WrapFn } from '../src/patch-spec.js';
@@ -25,15 +25,38 @@ import type { AddFn, PatchSpec, WrapFn } from '../src/patch-spec.js';
 function ignoreError(): void {}
 
 /**
+ * A PatchedCall for a socket or server: interrupted after it was ready but before the
+ * greenlet ran (a kill landing in between), nobody will get the socket or server, so it is
+ * abandoned as an interrupted wait abandons it (otherwise a listening server kept the program
+ * alive forever).
+ */
+class ReadyCall<T extends Socket | Server, R> extends PatchedCall<R> {
+  constructor(label: string, private readonly emitter: T, private readonly abandon: (e: T) => void, start: (out: Outcome<R>) => void | (() => void)) {
+    super(label, start);
+  }
+
+  override undo(): void {
+    this.abandon(this.emitter);
+  }
+}
+
+/**
  * Waits for `ready` or `error` on `emitter`, unless `isReady()` already holds. `abandon`
  * undoes the Node call when the greenlet is interrupted first.
  */
 function whenReady<T extends Socket | Server, R>(
   label: string, emitter: T, ready: string, isReady: () => boolean, give: (e: T) => R, abandon: (e: T) => void,
+  failedAlready: () => unknown = () => undefined,
 ) {
-  return new PatchedCall<R>(label, (out) => {
+  return new ReadyCall<T, R>(label, emitter, abandon, (out) => {
     if (isReady()) {
       out.ok(give(emitter));
+      return;
+    }
+    // Yielded after the outcome: its event has been emitted already and will not come again.
+    const failed = failedAlready();
+    if (failed !== undefined) {
+      out.fail(failed);
       return;
     }
     const onReady = () => {
@@ -56,7 +79,17 @@ function whenReady<T extends Socket | Server, R>(
 
 function socketConnected(this: Socket) {
   const sock = this;
-  return whenReady('net.connect(...)', sock, 'connect', () => !sock.connecting && sock.remoteAddress !== undefined, GSocket.wrap, abandonConnect);
+  // `pending` (no handle yet, or still connecting) covers every form Node accepts: a unix
+  // socket path or a pipe has no remoteAddress once connected.
+  return whenReady('net.connect(...)', sock, 'connect', () => !sock.pending && !sock.destroyed, GSocket.wrap, abandonConnect, () => connectFailure(sock));
+}
+
+/** The error of a socket destroyed before it was yielded (its 'error' was emitted already). */
+function connectFailure(sock: Socket): unknown {
+  if (!sock.destroyed) return undefined;
+  const errored = (sock as Socket & { errored?: unknown }).errored;
+  if (errored !== null && errored !== undefined) return errored;
+  return Object.assign(new Error('net.connect(...): the socket was closed before it connected; yield a socket that is connecting or connected'), { code: 'ERR_SOCKET_CLOSED' });
 }
 
 /** An interrupted connect: the socket goes, and what Node still reports about it goes nowhere. */

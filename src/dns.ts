@@ -343,6 +343,9 @@ export function gethostbyname(host: string): Op<string> {
   );
 }
 
+/** The longest per-try timeout Node's resolver takes, in milliseconds (2^31-1). */
+const MAX_RESOLVER_TIMEOUT_MS = 2 ** 31 - 1;
+
 /**
  * DNS queries as Ops, on a Node `dns.Resolver` of its own (its own servers, time limit and
  * tries). `timeout` is in seconds.
@@ -364,7 +367,9 @@ export class Resolver {
     if (tries !== undefined && (!Number.isInteger(tries) || tries < 1)) {
       throw new RangeError(`new Resolver({ tries }) must be a whole number >= 1, got ${describeValue(tries)}`);
     }
-    this.resolver = new NodeResolver({ timeout: timeout === undefined ? -1 : Math.ceil(timeout * 1000), tries });
+    // c-ares takes at most 2^31-1 ms per try (about 24.8 days): a longer timeout, Infinity
+    // included, is that, never an error in milliseconds the caller did not write.
+    this.resolver = new NodeResolver({ timeout: timeout === undefined ? -1 : Math.min(MAX_RESOLVER_TIMEOUT_MS, Math.ceil(timeout * 1000)), tries });
   }
 
   /** The DNS servers queried, as Node's `getServers()`. */

@@ -40,6 +40,23 @@ const MAX_BACKOFF_S = 10;
 /** A worker still alive this long after its stop timeout is killed (SIGKILL). */
 const KILL_GRACE_S = 3;
 
+/** The longest delay Node's setTimeout keeps as given (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `fn` after `ms` milliseconds, of any size: Node fires a setTimeout past 2^31-1 ms
+ * after 1 ms instead, so a long delay is armed in steps; Infinity never fires.
+ */
+function afterLong(ms: number, fn: () => void): { clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (left: number) => {
+    const step = Math.min(left, MAX_TIMER_MS);
+    timer = setTimeout(() => (left > step ? arm(left - step) : fn()), step);
+  };
+  if (ms !== Infinity) arm(ms);
+  return { clear: () => clearTimeout(timer) };
+}
+
 interface ServerMessage {
   tag: typeof TAG;
   key: string;
@@ -288,20 +305,20 @@ export class WorkerArbiter {
             w.send(msg, undefined, () => {}); // a worker that dies meanwhile is not an error
           } else if (!w.isDead()) w.process.kill('SIGTERM');
         }
-        let timer: NodeJS.Timeout | undefined;
+        let timer: { clear(): void } | undefined;
         if (timeout !== null) {
-          timer = setTimeout(() => {
+          timer = afterLong((timeout + KILL_GRACE_S) * 1000, () => {
             for (const w of workers) {
               if (w.isDead()) continue;
               report(`StreamServer worker ${w.process.pid} was still alive ${KILL_GRACE_S} s after its stop timeout (${timeout} s); killed with SIGKILL`);
               w.process.kill('SIGKILL');
             }
-          }, (timeout + KILL_GRACE_S) * 1000);
+          });
         }
         try {
           yield* abortable(() => Promise.all(exits));
         } finally {
-          clearTimeout(timer);
+          timer?.clear();
         }
       }.bind(this),
       'StreamServer.stop() (cluster primary)',

@@ -92,7 +92,8 @@ export function* runHandler(handle: (...args: any[]) => unknown, args: unknown[]
 }
 
 /**
- * Checks `{ spawn }`: a size makes a Pool of that size (as gevent), a Pool is used as is.
+ * Checks `{ spawn }`: a size makes a Pool of that size (as gevent), a Pool is used as is;
+ * a size or a Pool of 0 is refused (it would never run a handler).
  *
  * @example
  * const pool = checkSpawn(opts.spawn, 'new StreamServer({ spawn })');
@@ -107,6 +108,10 @@ export function checkSpawn(spawnOpt: unknown, what: string): SpawnPool | null {
   }
   if (typeof spawnOpt !== 'object' || typeof (spawnOpt as SpawnPool).spawn !== 'function') {
     throw new TypeError(`${what} takes a Pool or a size, got ${describeValue(spawnOpt)}; pass e.g. new Pool(100) or 100`);
+  }
+  // A Pool of size 0 can never run anything: the server would accept and never serve.
+  if ((spawnOpt as { size?: unknown }).size === 0) {
+    throw new RangeError(`${what}: a Pool of size 0 never runs a handler, so nothing would be served; pass a Pool of size >= 1 (e.g. new Pool(100)) or a size`);
   }
   return spawnOpt as SpawnPool;
 }

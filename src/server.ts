@@ -371,6 +371,24 @@ export class StreamServer {
     const port = yield* arbiter.start([this.bindAddress[0], this._address[1] || this.bindAddress[1]]);
     this.arbiter = arbiter;
     this._address = [this.bindAddress[0], port];
+    this.acceptor = spawn(() => this.standInForAcceptLoop());
+  }
+
+  /**
+   * The primary of a cluster accepts nothing itself; this greenlet stands for its accept loop
+   * so that killing the server's greenlets (shutdown() kills every greenlet but the run()
+   * roots) stops the server, workers included, as it does a single-process server.
+   */
+  private *standInForAcceptLoop(): Generator<unknown, void, unknown> {
+    try {
+      yield* new StateWait(this.acceptorLot, () => false, 'StreamServer cluster primary (its workers accept)');
+    } finally {
+      if (this.state === 'started') {
+        spawn(function* (server: StreamServer) {
+          yield* server.stop({ timeout: server.stopTimeout });
+        }, this);
+      }
+    }
   }
 
   /** SIGTERM and SIGINT stop the server gracefully, then end the process as the signal would. */

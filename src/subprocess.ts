@@ -590,6 +590,16 @@ type OutputOfFlags<T, E> = [E] extends [undefined]
     : Output;
 
 /**
+ * The child's environment as its own entries only. Node's spawn copies every key a `for...in`
+ * sees, inherited ones included, so a `NODE_OPTIONS` planted on Object.prototype would reach
+ * every child (with `env` given or not); a null-prototype copy has nothing to inherit.
+ */
+function ownEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv | undefined {
+  const from = env ?? process.env;
+  return from !== null && typeof from === 'object' ? ({ __proto__: null, ...from } as unknown as NodeJS.ProcessEnv) : env;
+}
+
+/**
  * A child process (Python's `subprocess.Popen`), started at once with Node's original
  * `child_process.spawn`. Blocking calls (`wait`, `communicate`, the pipes' reads) are Ops.
  * Its output type `O` is chosen by the options given to `new Popen` (see PopenConstructor).
@@ -632,7 +642,7 @@ class PopenProcess<O extends Output = Output> {
     const stderrSpec = mergeErr ? (stdoutSpec === 'inherit' ? 1 : stdoutSpec) : stdioOf(o.stderr, 'stderr');
     const stdio: StdioOptions = [stdioOf(o.stdin, 'stdin'), stdoutSpec, stderrSpec];
     const [file, argv] = typeof args === 'string' ? [args, []] : [args[0], args.slice(1)];
-    const spawnOptions = { __proto__: null, stdio, shell: o.shell, cwd: o.cwd, env: o.env };
+    const spawnOptions = { __proto__: null, stdio, shell: o.shell, cwd: o.cwd, env: ownEnv(o.env) };
     const child = nodeSpawn(file, argv, spawnOptions as childProcess.SpawnOptions);
     this.child = child;
     this.pid = child.pid;

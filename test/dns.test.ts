@@ -140,6 +140,11 @@ describe('dns', () => {
     expect(() => getaddrinfo('localhost', 80, { proto: -1 })).toThrow(/proto/);
     expect(() => getaddrinfo('localhost', {} as never)).toThrow(/service name/);
     expect(() => new Resolver({ timeout: -1 })).toThrow(RangeError);
+    // A timeout of any size is kept (c-ares takes at most 2^31-1 ms per try: longer ones, and
+    // Infinity, are that, about 24.8 days); before, Node's ERR_OUT_OF_RANGE in milliseconds.
+    expect(new Resolver({ timeout: 3e6 }).resolver).toBeDefined();
+    expect(new Resolver({ timeout: Infinity }).resolver).toBeDefined();
+    expect(() => new Resolver({ timeout: NaN })).toThrow(/must be seconds > 0, got/);
     expect(() => new Resolver({ tries: 0 })).toThrow(RangeError);
   });
 });

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 // The bin as a user runs it: a child process on dist/bin/geventjs.js (built by `npm test`).
@@ -127,4 +128,43 @@ describe('geventjs bin', () => {
     expect(await sigterm('handle')).toEqual({ code: 3, signal: null, stdout: 'ready\ngot SIGTERM\n' });
     expect(await sigterm('default')).toEqual({ code: null, signal: 'SIGTERM', stdout: 'ready\n' });
   }, 60_000);
+});
+
+describe('geventjs bin: every way a program can fail while it loads ends it, as node does', () => {
+  // Each program first starts a server (which alone would keep the process running), then
+  // fails in one way. Under node, the -r preload, the bin and the bin with Node options (a
+  // child node), each must end with status 1, never be ended by the kill timer.
+  const server = "require('node:net').createServer().listen(0, '127.0.0.1');\n";
+  const programs: Record<string, string> = {
+    'throw.js': `${server}throw new Error('refusing to start');\n`,
+    'throw-string.js': `${server}throw 'a string, not an Error';\n`,
+    'reject.js': `${server}Promise.reject(new Error('rejected while loading'));\n`,
+    'async-main.js': `${server}(async () => { await null; throw new Error('async main failed'); })();\n`,
+    'syntax.js': `${server}require('./bad-syntax.cjs');\n`,
+    'bad-syntax.cjs': 'let x = ;\n',
+    'missing.js': `${server}require('./no-such-module');\n`,
+    'run-root.js': `${server}require(${JSON.stringify(path.join(root, 'dist/src/index.js'))}).run(function* () { throw new Error('run() root failed'); });\n`,
+    'later.js': `${server}setTimeout(() => { throw new Error('failed after loading'); }, 20);\n`,
+    'tla.mjs': `import net from 'node:net';\nnet.createServer().listen(0, '127.0.0.1');\nawait new Promise((r) => setTimeout(r, 20));\nthrow new Error('top-level await failed');\n`,
+    'missing-import.mjs': `import net from 'node:net';\nimport { nope } from './no-such-module.mjs';\nnet.createServer().listen(0, '127.0.0.1');\n`,
+  };
+  const dir = mkdtempSync(path.join(tmpdir(), 'geventjs-load-fail-'));
+  for (const [name, code] of Object.entries(programs)) writeFileSync(path.join(dir, name), code);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const preload = path.join(root, 'dist/src/patch.js');
+  for (const name of Object.keys(programs).filter((n) => n !== 'bad-syntax.cjs')) {
+    it(name, async () => {
+      const file = path.join(dir, name);
+      const ways: Record<string, string[]> = {
+        node: [file],
+        preload: ['-r', preload, file],
+        bin: [bin, file],
+        'bin with node options': [bin, '--enable-source-maps', file],
+      };
+      const got = await Promise.all(Object.values(ways).map((args) => run(args, 20_000)));
+      const outcomes = Object.fromEntries(Object.keys(ways).map((k, i) => [k, { code: got[i]!.code, signal: got[i]!.signal }]));
+      const ended = { code: 1, signal: null };
+      expect(outcomes).toEqual({ node: ended, preload: ended, bin: ended, 'bin with node options': ended });
+    }, 90_000);
+  }
 });

@@ -25,6 +25,7 @@ describe('http patch: yield http.get / http.request in a greenlet', () => {
       bodyStreamDestroyed: true,
       resetMidBody: 'Error: read ECONNRESET',
       refused: 'Error: connect ECONNREFUSED 127.0.0.1:1',
+      refusedBeforeYield: 'Error: GET /: the request closed before a response came',
       tooLarge: 'BodyTooLargeError: readBody: the body is larger than maxBytes (3); raise { maxBytes } or read the stream in parts',
       tooLargeCode: 'GEVENTJS_BODY_TOO_LARGE',
       callbackInside: ['ClientRequest', 'hello'],

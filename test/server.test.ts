@@ -267,6 +267,9 @@ describe('StreamServer', () => {
     expect(() => new StreamServer('127.0.0.1:80' as never, echo)).toThrow(/\[host, port\]/);
     expect(() => new StreamServer(['127.0.0.1', 0], 'echo' as never)).toThrow(/handle function/);
     expect(() => new StreamServer(['127.0.0.1', 0], echo, { spawn: 0 })).toThrow(RangeError);
+    // A Pool of size 0 is valid but never runs anything: a server with it would never serve.
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, { spawn: new Pool(0) })).toThrow(/Pool of size 0 never runs a handler.*size >= 1/);
+    expect(() => new StreamServer(['127.0.0.1', 0], echo, { spawn: new Pool(0) })).toThrow(RangeError);
     expect(() => new StreamServer(['127.0.0.1', 0], echo, { spawn: {} as never })).toThrow(/Pool or a size/);
     expect(() => new StreamServer(['127.0.0.1', 0], echo, { workers: -1 })).toThrow(RangeError);
     expect(() => new StreamServer(['127.0.0.1', 0], echo).stop({ timeout: -1 })).toThrow(RangeError);
@@ -743,6 +746,7 @@ describe('DatagramServer lifecycle and pool', () => {
 
   it('bad options', () => {
     expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { spawn: 0 })).toThrow(RangeError);
+    expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { spawn: new Pool(0) })).toThrow(/Pool of size 0 never runs a handler/);
     expect(() => new DatagramServer(['127.0.0.1', 0], function* () {}, { recvBufferSize: -1 })).toThrow(/recvBufferSize/);
   });
 });
@@ -876,6 +880,23 @@ describe('StreamServer({ workers }) with real worker processes', () => {
     }
   }, 40_000);
 
+  it('stop({ timeout }) past 2^31-1 ms (1e7 s, Infinity) is a long wait, not an immediate SIGKILL of the workers', async () => {
+    // Node fires a setTimeout past 2^31-1 ms after 1 ms: the primary's kill timer must not.
+    for (const stopWith of ['1e7', 'Infinity']) {
+      const p = startProgram([clusterFixture, 'stop-null'], 30_000, { STOP_WITH: stopWith });
+      try {
+        const r = await p.exited;
+        expect(r.killedByTimer, stopWith).toBe(false);
+        expect(p.stderr(), stopWith).not.toMatch(/SIGKILL/);
+        expect(p.stdout(), stopWith).toMatch(/^finally slow 2.5$/m);
+        expect(p.stdout(), stopWith).toMatch(/^reply done slow 2.5\nstopped$/m);
+        expect(r.code, stopWith).toBe(0);
+      } finally {
+        p.killAll();
+      }
+    }
+  }, 70_000);
+
   it('stop() then start() in the primary forks new workers on the same port', async () => {
     const p = startProgram([clusterFixture, 'restart']);
     try {
@@ -998,17 +1019,21 @@ describe('StreamServer({ workers }) with real worker processes', () => {
 });
 
 describe('the documented shutdown shape', () => {
-  for (const kind of ['stream', 'datagram']) {
+  // cluster: before, the primary had no greenlet for shutdown() to kill, so it served on.
+  for (const kind of ['stream', 'datagram', 'cluster']) {
     it(`signalHandler('SIGQUIT', shutdown) with run(() => server.serveForever()) ends the program (${kind})`, async () => {
       const p = startProgram([path.join(__dirname, 'fixtures', 'server-shutdown.js'), kind]);
       try {
         const port = Number((await p.waitFor(/^listening (\d+)$/m))[1]);
-        if (kind === 'stream') expect(await ask(port, '')).toBe('hi');
+        if (kind !== 'datagram') expect(await ask(port, '')).toBe('hi');
         process.kill(p.child.pid!, 'SIGQUIT');
         const r = await p.exited;
         expect(r.killedByTimer).toBe(false);
         expect(r.code).toBe(0);
-        expect(p.stdout()).toMatch(/serveForever returned\n$/);
+        expect(p.stdout()).toMatch(kind === 'cluster' ? /^serveForever returned$/m : /serveForever returned\n$/);
+        // The workers stopped gracefully (the primary's process ends after them; their lines
+        // and its own may come in any order on the shared stdout).
+        if (kind === 'cluster') expect(p.stdout().match(/^worker serveForever returned$/gm)).toHaveLength(2);
       } finally {
         p.killAll();
       }

@@ -813,6 +813,22 @@ describe('socket', () => {
     );
   }, 120_000);
 
+  it('yield net.connect(...) after the connect finished (unix path, port, options) or failed gives the outcome at once; killed once ready, the socket or server is closed', async () => {
+    // Before: a connected unix socket has no remoteAddress, and a failed one had emitted its
+    // 'error' already: both yields waited forever (here: until the fixture's 5 s Timeout).
+    const r = await runFixture('socket-net-late-yield.js');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({
+      unixPath: 'ok hi',
+      unixOptions: 'ok hi',
+      portHost: 'ok hi',
+      options: 'ok hi',
+      refused: 'Error ECONNREFUSED',
+      destroyed: 'Error ERR_SOCKET_CLOSED',
+      killedWhenReady: { serverListening: false, socketDestroyed: true },
+    });
+  }, 60_000);
+
   it('a patched net.connect or listen interrupted mid-way cannot crash the process; yield server.listen gives the server, with accept()', async () => {
     const r = await runFixture('socket-net-patch.js');
     expect(r.code, r.stderr).toBe(0);
