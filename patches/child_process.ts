@@ -28,7 +28,7 @@ import type { Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 import { getcurrent } from '../src/hub.js';
 import { toOp } from '../src/op.js';
-import { PatchedCall, keepsNodeBehaviour, showArg, type Outcome } from '../src/patched-call.js';
+import { PatchedCall, keepsNodeBehaviour, runNodeBlocking, showArg, type Outcome } from '../src/patched-call.js';
 import { describeValue } from '../src/arg-checks.js';
 import { holdChild } from '../src/subprocess.js';
 import { nodeSetTimeout, nodeClearTimeout } from '../src/originals.js';
@@ -360,12 +360,14 @@ function makeWrappers(cp: typeof import('node:child_process')) {
   return {
     spawnSync: (original: Function) =>
       function spawnSync(this: unknown, file: string, a?: unknown, o?: unknown) {
-        if (getcurrent() === null || keepsNodeBehaviour(spawnSync)) return original.apply(this, arguments);
+        if (getcurrent() === null) return original.apply(this, arguments);
+        if (keepsNodeBehaviour(spawnSync)) return runNodeBlocking(label('spawnSync', arguments), original, this, arguments);
         return spawnSyncCall(spawn, label('spawnSync', arguments), spawnSyncForm(file, a, o));
       },
     execFileSync: (original: Function) =>
       function execFileSync(this: unknown, file: string, a?: unknown, o?: unknown) {
-        if (getcurrent() === null || keepsNodeBehaviour(execFileSync)) return original.apply(this, arguments);
+        if (getcurrent() === null) return original.apply(this, arguments);
+        if (keepsNodeBehaviour(execFileSync)) return runNodeBlocking(label('execFileSync', arguments), original, this, arguments);
         const form = execFileSyncForm(file, a, o);
         const args = Array.isArray(form.args) ? form.args : [];
         const command = [form.options.argv0 || file, ...args].join(' ');
@@ -373,7 +375,8 @@ function makeWrappers(cp: typeof import('node:child_process')) {
       },
     execSync: (original: Function) =>
       function execSync(this: unknown, command: string, o?: unknown) {
-        if (getcurrent() === null || keepsNodeBehaviour(execSync)) return original.apply(this, arguments);
+        if (getcurrent() === null) return original.apply(this, arguments);
+        if (keepsNodeBehaviour(execSync)) return runNodeBlocking(label('execSync', arguments), original, this, arguments);
         return execCall(spawn, 'execSync', label('execSync', arguments), execSyncForm(command, o), command);
       },
   };

@@ -460,6 +460,26 @@ function safeName(g: Greenlet): string {
   }
 }
 
+/** What code run during the current step said about blocking calls (see `noteBlocking`). */
+const blockingNotes: string[] = [];
+
+/**
+ * Adds a line to the blocking monitor's report of the current step, when `maxBlockingTime` is
+ * on: how a patched call that had to block (a package's execSync) names who blocked the loop.
+ * A no-op when the monitor is off or outside greenlets.
+ *
+ * @example
+ * noteBlocking('execSync("git status") from package "simple-git" blocked for 812.0 ms');
+ */
+export function noteBlocking(text: string): void {
+  if (maxBlockingMs > 0 && current !== null && blockingNotes.length < 8) blockingNotes.push(text);
+}
+
+/** True while the blocking monitor is on (`config.maxBlockingTime` set). */
+export function monitoringBlocking(): boolean {
+  return maxBlockingMs > 0;
+}
+
 function monitoredStep(g: Greenlet): void {
   const t0 = realNow();
   step(g);
@@ -468,9 +488,11 @@ function monitoredStep(g: Greenlet): void {
     writeReport(
       `geventjs: ${safeName(g)} held the event loop for ${held.toFixed(1)} ms ` +
         `(config.maxBlockingTime is ${maxBlockingMs} ms)\n` +
-        (g._spawnSite ? `  spawned ${g._spawnSite.replace(/^Error.*\n/, '').trimStart()}\n` : ''),
+        (g._spawnSite ? `  spawned ${g._spawnSite.replace(/^Error.*\n/, '').trimStart()}\n` : '') +
+        blockingNotes.map((n) => `  ${n}\n`).join(''),
     );
   }
+  blockingNotes.length = 0;
 }
 
 /** What a greenlet that parked on a promise as its very first step returns: what woke it. */

@@ -4,7 +4,8 @@
  * It is marked `mustYield`, so a greenlet that forgets to yield it fails at its next switch
  * with a DroppedOpError naming the call and the fix.
  */
-import { wake, wakeError } from './hub.js';
+import { monitoringBlocking, noteBlocking, wake, wakeError } from './hub.js';
+import { realNow } from './originals.js';
 import { Wait } from './op.js';
 import type { Greenlet } from './greenlet.js';
 
@@ -152,11 +153,40 @@ export function keepsNodeBehaviour(fn: Function): boolean {
   if (raw === null) return false;
   if (blockingPaths.length !== 0) {
     const file = normalizePath(raw);
-    for (const p of blockingPaths) if (file === p || file.startsWith(p.endsWith('/') ? p : p + '/')) return true;
+    for (const p of blockingPaths) {
+      if (file === p || file.startsWith(p.endsWith('/') ? p : p + '/')) {
+        lastBlockingCaller = `file ${file} (markBlocking)`;
+        return true;
+      }
+    }
   }
   if (raw.indexOf('node_modules') < 0) return false;
   const pkg = packageOf(raw);
-  return pkg !== null && !cooperativePackages.has(pkg);
+  if (pkg === null || cooperativePackages.has(pkg)) return false;
+  lastBlockingCaller = `package "${pkg}"`;
+  return true;
+}
+
+/** Who made the last call that `keepsNodeBehaviour` let block: 'package "name"' or a file. */
+let lastBlockingCaller = '';
+
+/**
+ * Runs Node's own blocking call for a caller that `keepsNodeBehaviour` chose, and, when
+ * `config.maxBlockingTime` is on, tells the blocking monitor who blocked the loop and for how
+ * long, so its report names the package rather than only the greenlet.
+ *
+ * @example
+ * if (keepsNodeBehaviour(execSync)) return runNodeBlocking('execSync("git status")', original, this, arguments);
+ */
+export function runNodeBlocking(what: string, original: Function, self: unknown, args: IArguments): unknown {
+  if (!monitoringBlocking()) return original.apply(self, args);
+  const who = lastBlockingCaller;
+  const t0 = realNow();
+  try {
+    return original.apply(self, args);
+  } finally {
+    noteBlocking(`${what} from ${who} blocked for ${(realNow() - t0).toFixed(1)} ms (Node's own call: code under node_modules keeps it)`);
+  }
 }
 
 /**

@@ -167,6 +167,19 @@ describe('sync calls from packages keep Node behaviour inside greenlets', () => 
   }
 
   it('under -r geventjs/patch', () => check(['-r', patch, 'main.js']), 60_000);
+
+  it('config.maxBlockingTime names the package whose sync call blocked the loop', async () => {
+    pkg('slow-helper', `exports.wait = () => require('child_process').execSync('sleep 0.15; echo done').toString();`);
+    writeFileSync(path.join(dir, 'blocker.js'), `
+      const { run } = require(${JSON.stringify(dist)} + '/index.js');
+      run(function* () { return require('slow-helper').wait(); }).then((v) => console.log(v.trim()));
+    `);
+    const r = await node(['-r', patch, 'blocker.js'], { cwd: dir, env: { ...env, GEVENTJS_MAX_BLOCKING_TIME: '0.05' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('done');
+    expect(r.stderr).toMatch(/held the event loop for \d+\.\d ms/);
+    expect(r.stderr).toMatch(/execSync\("sleep 0\.15; echo done"\) from package "slow-helper" blocked for \d+\.\d ms/);
+  }, 60_000);
   it('under --import geventjs/patch', () => check(['--import', patch, 'main.js']), 60_000);
   it('under the geventjs CLI', () => check([path.join(root, 'dist/bin/geventjs.js'), 'main.js']), 60_000);
 
