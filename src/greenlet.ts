@@ -208,12 +208,16 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     // A double on the monotonic clock: any length, at any uptime.
     const later = new StartLater(this, now() + seconds * 1000);
     this.extra().later = later;
-    if (seconds !== Infinity) timers.add(later);
+    if (seconds !== Infinity) {
+      timers.add(later);
+      scheduledLater.add(this);
+    }
   }
 
   /** @internal The delayed start is due. */
   _startNow(): void {
     this._extra!.later = null;
+    scheduledLater.delete(this);
     this.start();
   }
 
@@ -405,6 +409,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     if (later) {
       timers.remove(later);
       this._extra!.later = null;
+      scheduledLater.delete(this);
     }
     // If it is in the ready queue, the hub finds it dead there and only notifies its links.
     this._die(err, true);
@@ -556,6 +561,24 @@ class GreenletExtra {
     for (const t of this.timeouts) timers.remove(t);
     this.timeouts.length = 0;
   }
+}
+
+/**
+ * Greenlets a finite spawnLater/startLater scheduled that have not started yet: not live, yet
+ * `shutdown()` must kill them too (so they never run), as gevent's killall of pending
+ * spawn_later greenlets. A `startLater(Infinity)` greenlet never runs and is not held here.
+ */
+const scheduledLater = new Set<Greenlet<any>>();
+
+/**
+ * Every greenlet scheduled by a finite `spawnLater` that has not started yet (not a hot path).
+ *
+ * @example
+ * spawnLater(5, job);
+ * scheduledGreenlets().length; // 1, until it starts or is killed
+ */
+export function scheduledGreenlets(): Greenlet<any>[] {
+  return [...scheduledLater];
 }
 
 class StartLater implements TimerEntry {
