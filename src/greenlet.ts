@@ -478,7 +478,15 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     const links = this._links;
     if (links === null) return;
     // The list stays reachable while it is walked, so unlink() from a callback takes effect.
-    for (let j = links.shift(); j !== null; j = links.shift()) j._onDeath(this);
+    // Each joiner is guarded: one that throws (a subclass's successful(), say) is reported and
+    // the links after it are still told.
+    for (let j = links.shift(); j !== null; j = links.shift()) {
+      try {
+        j._onDeath(this);
+      } catch (e) {
+        reportError(e, `a link callback of ${nameOf(this)}`);
+      }
+    }
     if (this._links === links) this._links = null;
   }
 

@@ -300,6 +300,27 @@ describe('links', () => {
     expect(text).toContain('link broke');
     expect(text).toContain('a link callback of <Greenlet');
   });
+
+  it('a joiner that throws while told of the death (a subclass whose successful() throws) loses no later link', async () => {
+    let calls = 0;
+    class Odd extends Greenlet<number> {
+      override successful(): boolean {
+        if (calls++ === 0) throw new Error('successful broke');
+        return super.successful();
+      }
+    }
+    const heard: string[] = [];
+    const g = Odd.spawn(() => 1);
+    g.linkValue(() => heard.push('first'));
+    g.link(() => heard.push('second'));
+    const text = await captureErrors(async () => {
+      await run(function* () {
+        yield* sleep(0.01);
+      });
+    });
+    expect(heard).toEqual(['second']);
+    expect(text).toContain('successful broke');
+  });
 });
 
 describe('bodies', () => {
