@@ -8,6 +8,22 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const fixture = path.join(__dirname, 'fixtures', 'lifetime-program.js');
+const dist = path.join(__dirname, '..', 'dist');
+
+/** How the user starts the program: `node app.js`, `node -r geventjs/patch app.js`, the bin. */
+type Via = 'node' | 'preload' | 'bin' | 'bin-child';
+function argvFor(via: Via, scenario: string): string[] {
+  switch (via) {
+    case 'node':
+      return [fixture, scenario];
+    case 'preload':
+      return ['-r', path.join(dist, 'src', 'patch.js'), fixture, scenario];
+    case 'bin':
+      return [path.join(dist, 'bin', 'geventjs.js'), fixture, scenario];
+    case 'bin-child': // a Node option makes the bin run the script in a child it passes signals to
+      return [path.join(dist, 'bin', 'geventjs.js'), '--enable-source-maps', fixture, scenario];
+  }
+}
 
 interface Outcome {
   stdout: string;
@@ -24,10 +40,10 @@ interface Outcome {
  */
 function runScenario(
   scenario: string,
-  opts: { signals?: NodeJS.Signals[]; after?: string[]; env?: Record<string, string>; interruptOnStderr?: string } = {},
+  opts: { signals?: NodeJS.Signals[]; after?: string[]; env?: Record<string, string>; interruptOnStderr?: string; via?: Via } = {},
 ): Promise<Outcome> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [fixture, scenario], {
+    const child = spawn(process.execPath, argvFor(opts.via ?? 'node', scenario), {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -176,6 +192,44 @@ describe('one report per failure', () => {
     const o = await runScenario('reportAll');
     expect(o.stdout).toBe('caught\n');
     expect(o.stderr.match(/TypeError: printed anyway/g)).toHaveLength(1);
+    expect(o.code).toBe(0);
+  });
+});
+
+describe('the same rules under -r geventjs/patch and the geventjs bin', () => {
+  const vias: Via[] = ['preload', 'bin', 'bin-child'];
+  it.each(vias)('%s: an unobserved failure is printed once and the exit status is 1', async (via) => {
+    const o = await runScenario('unobservedFailure', { via });
+    expect(o.stdout).toBe('main done\n');
+    expect(o.stderr.match(/TypeError: nobody looks/g)).toHaveLength(1);
+    expect(o.code).toBe(1);
+  });
+
+  it.each(vias)('%s: an observed failure is not printed and the exit status is 0', async (via) => {
+    const o = await runScenario('observedFailure', { via });
+    expect(o.stdout).toBe('caught handled\n');
+    expect(o.stderr).toBe('');
+    expect(o.code).toBe(0);
+  });
+
+  it.each(vias)('%s: Ctrl-C throws KeyboardInterrupt into the root, finally runs, the process ends as by SIGINT', async (via) => {
+    const o = await runScenario('sigintFinally', { signals: ['SIGINT'], via });
+    expect(o.hung).toBe(false);
+    expect(o.stdout).toBe('ready\nfinally ran\n');
+    expect(endedBySigint(o)).toBe(true);
+  });
+});
+
+describe('reportAllFailures and the exit status', () => {
+  it('an unobserved failure under reportAllFailures is printed once and still makes the exit status 1', async () => {
+    const o = await runScenario('reportAllUnobserved');
+    expect(o.stderr.match(/TypeError: nobody looks/g)).toHaveLength(1);
+    expect(o.code).toBe(1);
+  });
+
+  it("a program that set process.exitCode keeps it (gevent's exit status 0 after a failure)", async () => {
+    const o = await runScenario('exitCodeKept');
+    expect(o.stderr.match(/TypeError: nobody looks/g)).toHaveLength(1);
     expect(o.code).toBe(0);
   });
 });
