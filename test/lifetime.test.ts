@@ -234,6 +234,83 @@ describe('reportAllFailures and the exit status', () => {
   });
 });
 
+/**
+ * Runs test/fixtures/lifetime-cluster-sigint.js; once the worker handles the connection, sends
+ * SIGINT `times` times (the second 0.5 s after the first) to the primary or to the whole
+ * process group (Ctrl-C in a terminal). A kill-timer makes a hang fail the test.
+ */
+function runClusterSigint(work: number, stopTimeout: number, to: 'primary' | 'group', times: number): Promise<Outcome> {
+  const script = path.join(__dirname, 'fixtures', 'lifetime-cluster-sigint.js');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, String(work)], {
+      env: { ...process.env, STOP_TIMEOUT: String(stopTimeout) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, so the group signal reaches only the program
+    });
+    const send = (): void => {
+      try {
+        if (to === 'group') process.kill(-child.pid!, 'SIGINT');
+        else child.kill('SIGINT');
+      } catch {
+        // already gone
+      }
+    };
+    let stdout = '';
+    let stderr = '';
+    let hung = false;
+    let sent = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, 20_000);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (!sent && stdout.includes('worker handling')) {
+        sent = true;
+        send();
+        if (times > 1) setTimeout(send, 500);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, code, signal, hung });
+    });
+  });
+}
+
+describe('Ctrl-C with a StreamServer({ workers }) primary in a run() root', () => {
+  it.each(['primary', 'group'] as const)(
+    'SIGINT to the %s: the server stops gracefully (the handler finishes), the roots unwind, the process ends as by SIGINT',
+    async (to) => {
+      const o = await runClusterSigint(1, 10, to, 1);
+      expect(o.hung).toBe(false);
+      expect(o.stdout).toContain('worker handler finally');
+      expect(o.stdout).toContain('primary client got done');
+      expect(o.stdout).toContain('primary root finally');
+      expect(o.stderr.match(/SIGINT: stopping gracefully/g)?.length).toBeGreaterThanOrEqual(1);
+      expect(endedBySigint(o)).toBe(true);
+    },
+    30_000,
+  );
+
+  it.each(['primary', 'group'] as const)(
+    'a second SIGINT to the %s while the server stops ends the program at once (not after the 60 s stop timeout)',
+    async (to) => {
+      const o = await runClusterSigint(60, 60, to, 2);
+      expect(o.hung).toBe(false);
+      expect(o.stdout).not.toContain('client got done');
+      expect(o.stdout).toContain('primary root finally');
+      expect(endedBySigint(o)).toBe(true);
+    },
+    30_000,
+  );
+});
+
 describe('run info on a signal', () => {
   it('GEVENTJS_RUN_INFO_SIGNAL=SIGUSR2 prints the greenlet tree when the signal comes', async () => {
     const o = await runScenario('runInfoSignal', {
