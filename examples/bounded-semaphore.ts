@@ -1,7 +1,7 @@
 /**
  * The gevent tutorial's BoundedSemaphore example: at most two workers hold the semaphore at once.
  * worker1 acquires and releases by hand; worker2 uses the scoped form (`using`), gevent's
- * `with sem:`. The gevent tutorial's `Pool()` has no size limit; a Pool of 10 is just as roomy here.
+ * `with sem:`. `new Pool()` with no size is unbounded, as the tutorial's `Pool()`.
  */
 import { run, sleep } from '../src/index.js';
 import { BoundedSemaphore } from '../src/lock.js';
@@ -27,7 +27,7 @@ function* worker2(n: number) {
 }
 
 void run(function* () {
-  const pool = new Pool(10);
+  const pool = new Pool();
   yield* pool.map(worker1, [0, 1]);
   yield* pool.map(worker2, [3, 4, 5]);
 });
