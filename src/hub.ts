@@ -12,7 +12,7 @@ import type { AsyncResource } from 'node:async_hooks';
 import { writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { inspect } from 'node:util';
-import { checkSeconds, describeValue } from './arg-checks.js';
+import { checkBoolean, checkSeconds, describeValue } from './arg-checks.js';
 import { contextOf } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
@@ -71,7 +71,8 @@ export const config = {
     return opTracking.debug;
   },
   set debug(on: boolean) {
-    opTracking.debug = Boolean(on);
+    // [audit1] a string such as 'false' is refused rather than taken as true.
+    opTracking.debug = checkBoolean(on, 'config.debug', false);
   },
   /** How long the hub may run greenlets before it lets Node's I/O and timers in (seconds). */
   get switchInterval(): number {
@@ -107,8 +108,15 @@ export const config = {
    * the end of the turn in which they happened are printed (and set the exit status to 1).
    * Env: `GEVENTJS_REPORT_ALL_FAILURES=1`.
    */
-  reportAllFailures: process.env.GEVENTJS_REPORT_ALL_FAILURES !== undefined && process.env.GEVENTJS_REPORT_ALL_FAILURES !== '0',
+  get reportAllFailures(): boolean {
+    return reportAll;
+  },
+  set reportAllFailures(on: boolean) {
+    // [audit1] a string such as 'no' is refused rather than taken as true.
+    reportAll = checkBoolean(on, 'config.reportAllFailures', false);
+  },
 };
+let reportAll = process.env.GEVENTJS_REPORT_ALL_FAILURES !== undefined && process.env.GEVENTJS_REPORT_ALL_FAILURES !== '0';
 let errorStream: { write(s: string): unknown } = process.stderr;
 /** Streams whose 'error' events we listen to (once each). */
 const watchedStreams = new WeakSet<object>();

@@ -174,6 +174,23 @@ describe('LoopExit: would block forever', () => {
   });
 });
 
+describe('config switches refuse what is not a boolean', () => {
+  it("config.debug and config.reportAllFailures: a string such as 'false' is a TypeError, not true", () => {
+    const saved = [config.debug, config.reportAllFailures];
+    try {
+      expect(() => (config.debug = 'false' as never)).toThrow(/config\.debug must be true or false, got a string \("false"\)/);
+      expect(config.debug).toBe(saved[0]);
+      expect(() => (config.reportAllFailures = 'no' as never)).toThrow(TypeError);
+      expect(config.reportAllFailures).toBe(saved[1]);
+      config.reportAllFailures = true;
+      expect(config.reportAllFailures).toBe(true);
+    } finally {
+      config.debug = saved[0]!;
+      config.reportAllFailures = saved[1]!;
+    }
+  });
+});
+
 describe('config.maxBlockingTime', () => {
   function* busy(ms: number) {
     const until = Date.now() + ms;
