@@ -300,6 +300,14 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this.extra().awaited = v;
   }
 
+  /**
+   * @internal The short-lived greenlet that runs an `await op` of top-level code: code that
+   * acts as top-level code (an RLock's owner is then "outside any greenlet").
+   */
+  get _runsTopLevelAwait(): boolean {
+    return this._extra?.holder === AWAITED_OP;
+  }
+
   private extra(): GreenletExtra {
     return (this._extra ??= new GreenletExtra());
   }
