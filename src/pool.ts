@@ -264,10 +264,19 @@ export class IMap<R> implements AsyncIterable<R> {
     }
   }
 
+  /**
+   * For `for await`. Leaving the loop early (`break`, `return`, a throw) stops the imap as
+   * leaving a `for...of` closes a generator: no more items are taken or started, and the
+   * source is closed (its `finally` runs); greenlets already started finish by themselves.
+   * Without this an endless source kept feeding the pool forever and the program never ended.
+   */
   [Symbol.asyncIterator](): AsyncIterator<R> {
     return {
       next: () => Promise.resolve(this.next()) as Promise<IteratorResult<R>>,
-      return: async () => ({ done: true, value: undefined }),
+      return: async () => {
+        this.feeder.kill({ block: false });
+        return { done: true, value: undefined };
+      },
     };
   }
 }
