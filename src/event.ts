@@ -51,6 +51,16 @@ function checkOptions(opts: unknown, what: string): void {
 
 function checkCallback(cb: unknown, what: string): void {
   if (typeof cb !== 'function') throw new TypeError(`${what} needs a function, got ${describeValue(cb)}`);
+  // [audit1] Called inside set(), a generator function would only make an iterator: it would
+  // silently never run.
+  const kind = Object.prototype.toString.call(cb);
+  if (kind === '[object GeneratorFunction]' || kind === '[object AsyncGeneratorFunction]') {
+    throw new TypeError(
+      `${what} runs its callback inside set() and cannot run the ${kind === '[object GeneratorFunction]' ? '' : 'async '}generator ` +
+        `function ${cb.name || '(anonymous)'}; pass a plain function, and spawn a greenlet from it for work that waits: ` +
+        'rawlink(() => spawn(job))',
+    );
+  }
 }
 
 /** Link callbacks of one object; an array only once a second one comes. */

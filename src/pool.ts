@@ -23,6 +23,11 @@ function checkFunction(fn: unknown, what: string): void {
       `${what} needs a function to run, got ${describeValue(fn)}; pass a generator function, a plain or an async function`,
     );
   }
+  if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
+    throw new TypeError(
+      `${what} cannot run the async generator function ${fn.name || '(anonymous)'}; write function* and \`yield*\` the Ops`,
+    );
+  }
 }
 
 function checkIterable(items: unknown, what: string): asserts items is Iterable<unknown> {
@@ -624,6 +629,15 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
 
 function linkCallback<R>(g: Greenlet<R>, callback: (value: R) => void): void {
   checkFunction(callback, 'callback');
+  // A generator function runs in a greenlet of its own, as link() runs one (called in the
+  // hub it would only make an iterator and silently never run).
+  if (Object.prototype.toString.call(callback) === '[object GeneratorFunction]') {
+    const gen = callback as unknown as (value: R) => Generator<unknown, unknown, unknown>;
+    g.linkValue(function* (dead: Greenlet<R>) {
+      return yield* gen(dead.value as R);
+    });
+    return;
+  }
   g.linkValue((dead) => callback(dead.value as R));
 }
 

@@ -562,6 +562,26 @@ describe('imap over a source that throws', () => {
   });
 });
 
+describe('applyAsync and mapAsync callbacks', () => {
+  it('a generator function callback runs in a greenlet of its own (it silently never ran), for Group and Pool', async () => {
+    const got: string[] = [];
+    await run(function* () {
+      for (const sp of [new Group(), new Pool(1)]) {
+        const a = sp.applyAsync((x: number) => x * 2, [21], function* (v: number) { yield* sleep(0); got.push(`${sp.constructor.name} applyAsync ${v}`); });
+        const m = sp.mapAsync((x: number) => x + 1, [1, 2], function* (vs: number[]) { yield* sleep(0); got.push(`${sp.constructor.name} mapAsync ${vs}`); });
+        yield* joinall([a, m]);
+        yield* sleep(0.01);
+      }
+    });
+    expect(got).toEqual(['Group applyAsync 42', 'Group mapAsync 2,3', 'Pool applyAsync 42', 'Pool mapAsync 2,3']);
+  });
+
+  it('an async generator function is refused as a callback or a job, naming the fix', () => {
+    expect(() => new Pool().applyAsync(() => 1, [], async function* cb() {} as never)).toThrow(/cannot run the async generator function cb/);
+    expect(() => new Group().spawn(async function* job() {} as never)).toThrow(/cannot run the async generator function job/);
+  });
+});
+
 describe('leaving a for await over an imap early stops it', () => {
   for (const kind of ['imap', 'imapUnordered'] as const) {
     it(`${kind}: break closes an endless source and starts nothing more (it fed the pool forever)`, async () => {
