@@ -7,6 +7,7 @@
  * are woken; they must not block.
  */
 import { reportError, type Greenlet } from './greenlet.js';
+import { reportIfRejects } from './failure-report.js';
 import { checkBoolean, describeValue, ownOption } from './arg-checks.js';
 import { wake, wakeError } from './hub.js';
 import { Op, PARK, toOp, Wait } from './op.js';
@@ -91,7 +92,7 @@ class Links<O> {
     while (list.length > 0 && left-- > 0) {
       const cb = list.shift()!;
       try {
-        cb(obj);
+        reportIfRejects(cb(obj), () => `a link callback of ${describeValue(obj)} failed`);
       } catch (e) {
         reportError(e, `a link callback of ${describeValue(obj)} failed`);
       }

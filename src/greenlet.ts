@@ -9,7 +9,7 @@ import { abortError, checkSignal } from './abort-signal.js';
 import { captureContext } from './async-context.js';
 import { GreenletExit } from './errors.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
-import { failureDied, nameOf, reportError } from './failure-report.js';
+import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
 import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, timers, wake } from './hub.js';
 import { holdWhileAlive, releaseOnDeath } from './lifetime.js';
 import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
@@ -59,7 +59,7 @@ class LinkNode<T> implements Joiner {
       return;
     }
     try {
-      this.callback(g);
+      reportIfRejects(this.callback(g), () => `a link callback of ${nameOf(g)}`);
     } catch (e) {
       reportError(e, `a link callback of ${nameOf(g)}`);
     }
