@@ -14,6 +14,7 @@ import { Op, PARK, toOp, Wait } from './op.js';
 import { nodeQueueMicrotask } from './originals.js';
 import { ParkingLot } from './parking-lot.js';
 import { Timeout } from './timeout.js';
+import { inspect } from 'node:util';
 
 /**
  * A link callback: called with the object once it is ready.
@@ -224,6 +225,12 @@ export class Event {
    */
   unlink(callback: LinkCallback<Event>): void {
     this._links?.remove(callback);
+  }
+
+  /** `util.inspect` / `console.log`: set or not and who waits, not internals. */
+  [inspect.custom](): string {
+    const n = this._waiters.size;
+    return `<${this.constructor.name} ${this._flag ? 'set' : 'unset'}${n === 0 ? '' : `, ${n} waiting`}>`;
   }
 }
 
@@ -459,5 +466,14 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
       else this.rawlink((r) => (r._state === VALUE ? resolve(r._value as T) : reject(r._exception)));
     });
     return p.then(onfulfilled, onrejected);
+  }
+
+  /** `util.inspect` / `console.log`: its value or exception, or who waits, not internals. */
+  [inspect.custom](_depth: number, options: object): string {
+    const n = this._waiters.size;
+    let state = 'unset';
+    if (this._state === VALUE) state = `value=${inspect(this._value, { ...options, depth: 1 })}`;
+    else if (this._state === EXCEPTION) state = `exception=${this._exception instanceof Error ? `${this._exception.name}: ${this._exception.message}` : describeValue(this._exception)}`;
+    return `<${this.constructor.name} ${state}${n === 0 ? '' : `, ${n} waiting`}>`;
   }
 }

@@ -15,6 +15,7 @@ import { checkBoolean, checkSeconds, describeValue, ownOption } from './arg-chec
 import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, doneOp, opFrom } from './op.js';
 import { ParkingLot } from './parking-lot.js';
+import { inspect } from 'node:util';
 
 /** Options of `acquire`: `blocking: false` never waits; `timeout` in seconds. */
 export interface AcquireOptions {
@@ -251,6 +252,12 @@ export class Semaphore {
       return held;
     }, `${this.constructor.name}.hold()`);
   }
+
+  /** `util.inspect` / `console.log`: free slots and who waits, not internals. */
+  [inspect.custom](): string {
+    const n = this._acquirers.size;
+    return `<${this.constructor.name} counter=${this.counter}${n === 0 ? '' : `, ${n} waiting`}>`;
+  }
 }
 
 /**
@@ -452,5 +459,12 @@ export class RLock {
       yield* acquire;
       return held;
     }, 'RLock.hold()');
+  }
+
+  /** `util.inspect` / `console.log`: the owner and its count, not internals. */
+  [inspect.custom](): string {
+    const n = this.block._acquirers.size;
+    const held = this.owner === null ? 'unlocked' : `owned by ${String(this.owner)} (count ${this.count})`;
+    return `<${this.constructor.name} ${held}${n === 0 ? '' : `, ${n} waiting`}>`;
   }
 }

@@ -13,6 +13,7 @@ import { Event } from './event.js';
 import { ParkingLot } from './parking-lot.js';
 import { Semaphore } from './lock.js';
 import { joinall } from './wait.js';
+import { inspect } from 'node:util';
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 type AnyGreenlet = Greenlet<any>;
@@ -625,6 +626,11 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     if (callback !== undefined) linkCallback(g, callback);
     return g;
   }
+
+  /** `util.inspect` / `console.log`: how many members, not internals. */
+  [inspect.custom](): string {
+    return `<${this.constructor.name} ${this.members.size} member${this.members.size === 1 ? '' : 's'}>`;
+  }
 }
 
 function linkCallback<R>(g: Greenlet<R>, callback: (value: R) => void): void {
@@ -980,5 +986,11 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     const g = Greenlet.spawn(() => this.map(fn, items)) as unknown as Greenlet<ResultOf<R>[]>;
     if (callback !== undefined) linkCallback(g, callback);
     return g;
+  }
+
+  /** `util.inspect` / `console.log`: size, members and who waits for a slot, not internals. */
+  [inspect.custom](): string {
+    const n = this._sem._acquirers.size;
+    return `<${this.constructor.name} size=${this.size ?? 'none'} running=${this.len()}${n === 0 ? '' : `, ${n} waiting for a slot`}>`;
   }
 }
