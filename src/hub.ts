@@ -732,6 +732,11 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
     return it;
   }
   if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+    // [audit1] An async function: the Ops its synchronous part made are started by its
+    // `await`s on later microtasks, after this greenlet parks. They follow top-level code's
+    // rule (reported before the next turn if never started); left in the list they were
+    // blamed on, and thrown into, whichever greenlet switched next.
+    if (opTracking.list.length !== 0) handOpsToOutside();
     // (a getter `then` that throws escapes to stepFailed, which fails this greenlet)
     g._it = RETURN_RESUMED;
     parkOnThenable(g, r as PromiseLike<unknown>);
@@ -855,6 +860,14 @@ let outsideCheckScheduled = false;
 /** Turns the check has waited for busy greenlets; capped so a spinning greenlet cannot mute it. */
 let outsideDeferrals = 0;
 const MAX_OUTSIDE_DEFERRALS = 10;
+
+/** Moves the Ops the current step made to the "made outside any greenlet" set. */
+function handOpsToOutside(): void {
+  const list = opTracking.list;
+  if (opTracking.outside.size === 0) scheduleOutsideCheck();
+  for (const op of list) opTracking.outside.add(op);
+  list.length = 0;
+}
 
 function scheduleOutsideCheck(): void {
   if (outsideCheckScheduled) return;
