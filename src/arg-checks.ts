@@ -49,7 +49,8 @@ export function describeValue(v: unknown): string {
         name = undefined;
       }
       if (Array.isArray(v)) return 'an array';
-      return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
+      if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object';
+      return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
     }
   }
 }

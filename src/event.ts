@@ -7,12 +7,14 @@
  * are woken; they must not block.
  */
 import { reportError, type Greenlet } from './greenlet.js';
+import { reportIfRejects } from './failure-report.js';
 import { checkBoolean, describeValue, ownOption } from './arg-checks.js';
 import { wake, wakeError } from './hub.js';
 import { Op, PARK, toOp, Wait } from './op.js';
 import { nodeQueueMicrotask } from './originals.js';
 import { ParkingLot } from './parking-lot.js';
 import { Timeout } from './timeout.js';
+import { inspect } from 'node:util';
 
 /**
  * A link callback: called with the object once it is ready.
@@ -51,6 +53,16 @@ function checkOptions(opts: unknown, what: string): void {
 
 function checkCallback(cb: unknown, what: string): void {
   if (typeof cb !== 'function') throw new TypeError(`${what} needs a function, got ${describeValue(cb)}`);
+  // [audit1] Called inside set(), a generator function would only make an iterator: it would
+  // silently never run.
+  const kind = Object.prototype.toString.call(cb);
+  if (kind === '[object GeneratorFunction]' || kind === '[object AsyncGeneratorFunction]') {
+    throw new TypeError(
+      `${what} runs its callback inside set() and cannot run the ${kind === '[object GeneratorFunction]' ? '' : 'async '}generator ` +
+        `function ${cb.name || '(anonymous)'}; pass a plain function, and spawn a greenlet from it for work that waits: ` +
+        'rawlink(() => spawn(job))',
+    );
+  }
 }
 
 /** Link callbacks of one object; an array only once a second one comes. */
@@ -81,7 +93,7 @@ class Links<O> {
     while (list.length > 0 && left-- > 0) {
       const cb = list.shift()!;
       try {
-        cb(obj);
+        reportIfRejects(cb(obj), () => `a link callback of ${describeValue(obj)} failed`);
       } catch (e) {
         reportError(e, `a link callback of ${describeValue(obj)} failed`);
       }
@@ -213,6 +225,12 @@ export class Event {
    */
   unlink(callback: LinkCallback<Event>): void {
     this._links?.remove(callback);
+  }
+
+  /** `util.inspect` / `console.log`: set or not and who waits, not internals. */
+  [inspect.custom](): string {
+    const n = this._waiters.size;
+    return `<${this.constructor.name} ${this._flag ? 'set' : 'unset'}${n === 0 ? '' : `, ${n} waiting`}>`;
   }
 }
 
@@ -448,5 +466,14 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
       else this.rawlink((r) => (r._state === VALUE ? resolve(r._value as T) : reject(r._exception)));
     });
     return p.then(onfulfilled, onrejected);
+  }
+
+  /** `util.inspect` / `console.log`: its value or exception, or who waits, not internals. */
+  [inspect.custom](_depth: number, options: object): string {
+    const n = this._waiters.size;
+    let state = 'unset';
+    if (this._state === VALUE) state = `value=${inspect(this._value, { ...options, depth: 1 })}`;
+    else if (this._state === EXCEPTION) state = `exception=${this._exception instanceof Error ? `${this._exception.name}: ${this._exception.message}` : describeValue(this._exception)}`;
+    return `<${this.constructor.name} ${state}${n === 0 ? '' : `, ${n} waiting`}>`;
   }
 }

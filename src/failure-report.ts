@@ -68,6 +68,19 @@ export function reportError(e: unknown, who: string): void {
   writeReport(`${describeThrown(e)}\n${new Date().toISOString()} ${who}\n`);
 }
 
+/**
+ * A callback's result that is a promise (an `async` link callback): its rejection is reported
+ * as a synchronous throw would be, instead of killing the process as an unhandled rejection.
+ *
+ * @example
+ * reportIfRejects(callback(g), () => `a link callback of ${nameOf(g)}`);
+ */
+export function reportIfRejects(result: unknown, who: () => string): void {
+  // Native promises only: a callback that returns a Greenlet (`() => spawn(job)`) keeps that
+  // greenlet's own failure report.
+  if (result instanceof Promise) result.then(undefined, (e: unknown) => reportError(e, who()));
+}
+
 function print(p: Pending): void {
   p.printed = true;
   reportError(p.error, `${nameOf(p.g)} failed with ${errorName(p.error)}`);

@@ -9,7 +9,7 @@ import { abortError, checkSignal } from './abort-signal.js';
 import { captureContext } from './async-context.js';
 import { GreenletExit } from './errors.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
-import { failureDied, nameOf, reportError } from './failure-report.js';
+import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
 import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, timers, wake } from './hub.js';
 import { holdWhileAlive, releaseOnDeath } from './lifetime.js';
 import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
@@ -59,7 +59,7 @@ class LinkNode<T> implements Joiner {
       return;
     }
     try {
-      this.callback(g);
+      reportIfRejects(this.callback(g), () => `a link callback of ${nameOf(g)}`);
     } catch (e) {
       reportError(e, `a link callback of ${nameOf(g)}`);
     }
@@ -208,12 +208,16 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     // A double on the monotonic clock: any length, at any uptime.
     const later = new StartLater(this, now() + seconds * 1000);
     this.extra().later = later;
-    if (seconds !== Infinity) timers.add(later);
+    if (seconds !== Infinity) {
+      timers.add(later);
+      scheduledLater.add(this);
+    }
   }
 
   /** @internal The delayed start is due. */
   _startNow(): void {
     this._extra!.later = null;
+    scheduledLater.delete(this);
     this.start();
   }
 
@@ -294,6 +298,14 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
 
   set _awaited(v: boolean) {
     this.extra().awaited = v;
+  }
+
+  /**
+   * @internal The short-lived greenlet that runs an `await op` of top-level code: code that
+   * acts as top-level code (an RLock's owner is then "outside any greenlet").
+   */
+  get _runsTopLevelAwait(): boolean {
+    return this._extra?.holder === AWAITED_OP;
   }
 
   private extra(): GreenletExtra {
@@ -405,6 +417,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     if (later) {
       timers.remove(later);
       this._extra!.later = null;
+      scheduledLater.delete(this);
     }
     // If it is in the ready queue, the hub finds it dead there and only notifies its links.
     this._die(err, true);
@@ -473,7 +486,15 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     const links = this._links;
     if (links === null) return;
     // The list stays reachable while it is walked, so unlink() from a callback takes effect.
-    for (let j = links.shift(); j !== null; j = links.shift()) j._onDeath(this);
+    // Each joiner is guarded: one that throws (a subclass's successful(), say) is reported and
+    // the links after it are still told.
+    for (let j = links.shift(); j !== null; j = links.shift()) {
+      try {
+        j._onDeath(this);
+      } catch (e) {
+        reportError(e, `a link callback of ${nameOf(this)}`);
+      }
+    }
     if (this._links === links) this._links = null;
   }
 
@@ -556,6 +577,24 @@ class GreenletExtra {
     for (const t of this.timeouts) timers.remove(t);
     this.timeouts.length = 0;
   }
+}
+
+/**
+ * Greenlets a finite spawnLater/startLater scheduled that have not started yet: not live, yet
+ * `shutdown()` must kill them too (so they never run), as gevent's killall of pending
+ * spawn_later greenlets. A `startLater(Infinity)` greenlet never runs and is not held here.
+ */
+const scheduledLater = new Set<Greenlet<any>>();
+
+/**
+ * Every greenlet scheduled by a finite `spawnLater` that has not started yet (not a hot path).
+ *
+ * @example
+ * spawnLater(5, job);
+ * scheduledGreenlets().length; // 1, until it starts or is killed
+ */
+export function scheduledGreenlets(): Greenlet<any>[] {
+  return [...scheduledLater];
 }
 
 class StartLater implements TimerEntry {

@@ -12,7 +12,7 @@ import type { AsyncResource } from 'node:async_hooks';
 import { writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { inspect } from 'node:util';
-import { checkSeconds, describeValue } from './arg-checks.js';
+import { checkBoolean, checkSeconds, describeValue } from './arg-checks.js';
 import { contextOf } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
@@ -71,7 +71,8 @@ export const config = {
     return opTracking.debug;
   },
   set debug(on: boolean) {
-    opTracking.debug = Boolean(on);
+    // [audit1] a string such as 'false' is refused rather than taken as true.
+    opTracking.debug = checkBoolean(on, 'config.debug', false);
   },
   /** How long the hub may run greenlets before it lets Node's I/O and timers in (seconds). */
   get switchInterval(): number {
@@ -107,8 +108,15 @@ export const config = {
    * the end of the turn in which they happened are printed (and set the exit status to 1).
    * Env: `GEVENTJS_REPORT_ALL_FAILURES=1`.
    */
-  reportAllFailures: process.env.GEVENTJS_REPORT_ALL_FAILURES !== undefined && process.env.GEVENTJS_REPORT_ALL_FAILURES !== '0',
+  get reportAllFailures(): boolean {
+    return reportAll;
+  },
+  set reportAllFailures(on: boolean) {
+    // [audit1] a string such as 'no' is refused rather than taken as true.
+    reportAll = checkBoolean(on, 'config.reportAllFailures', false);
+  },
 };
+let reportAll = process.env.GEVENTJS_REPORT_ALL_FAILURES !== undefined && process.env.GEVENTJS_REPORT_ALL_FAILURES !== '0';
 let errorStream: { write(s: string): unknown } = process.stderr;
 /** Streams whose 'error' events we listen to (once each). */
 const watchedStreams = new WeakSet<object>();
@@ -758,6 +766,11 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
     return it;
   }
   if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+    // [audit1] An async function: the Ops its synchronous part made are started by its
+    // `await`s on later microtasks, after this greenlet parks. They follow top-level code's
+    // rule (reported before the next turn if never started); left in the list they were
+    // blamed on, and thrown into, whichever greenlet switched next.
+    if (opTracking.list.length !== 0) handOpsToOutside();
     // (a getter `then` that throws escapes to stepFailed, which fails this greenlet)
     g._it = RETURN_RESUMED;
     parkOnThenable(g, r as PromiseLike<unknown>);
@@ -881,6 +894,14 @@ let outsideCheckScheduled = false;
 /** Turns the check has waited for busy greenlets; capped so a spinning greenlet cannot mute it. */
 let outsideDeferrals = 0;
 const MAX_OUTSIDE_DEFERRALS = 10;
+
+/** Moves the Ops the current step made to the "made outside any greenlet" set. */
+function handOpsToOutside(): void {
+  const list = opTracking.list;
+  if (opTracking.outside.size === 0) scheduleOutsideCheck();
+  for (const op of list) opTracking.outside.add(op);
+  list.length = 0;
+}
 
 function scheduleOutsideCheck(): void {
   if (outsideCheckScheduled) return;

@@ -15,6 +15,7 @@ import { checkBoolean, checkSeconds, describeValue, ownOption } from './arg-chec
 import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, doneOp, opFrom } from './op.js';
 import { ParkingLot } from './parking-lot.js';
+import { inspect } from 'node:util';
 
 /** Options of `acquire`: `blocking: false` never waits; `timeout` in seconds. */
 export interface AcquireOptions {
@@ -251,6 +252,12 @@ export class Semaphore {
       return held;
     }, `${this.constructor.name}.hold()`);
   }
+
+  /** `util.inspect` / `console.log`: free slots and who waits, not internals. */
+  [inspect.custom](): string {
+    const n = this._acquirers.size;
+    return `<${this.constructor.name} counter=${this.counter}${n === 0 ? '' : `, ${n} waiting`}>`;
+  }
 }
 
 /**
@@ -346,9 +353,13 @@ export class DummySemaphore {
 const OUTSIDE = { toString: () => 'code outside any greenlet' };
 type Owner = Greenlet | typeof OUTSIDE;
 
-/** The owner the calling code acts as. */
+/**
+ * The owner the running code acts as: its greenlet, or OUTSIDE for top-level code, including
+ * the greenlet that runs an `await lock.acquire()` (or an `await` of an Op that acquires) for it.
+ */
 function currentOwner(): Owner {
-  return getcurrent() ?? OUTSIDE;
+  const g = getcurrent();
+  return g === null || g._runsTopLevelAwait ? OUTSIDE : g;
 }
 
 /**
@@ -375,20 +386,14 @@ export class RLock {
    */
   acquire(opts?: AcquireOptions | null): Op<boolean> {
     blockingOption(this, opts);
-    const me = currentOwner();
-    if (this.owner === me) {
-      this.count++;
-      return doneOp(true);
-    }
-    // `await lock.acquire()` runs the Op in a greenlet of its own: the owner is the code that
-    // asked (top level), not that short-lived greenlet.
-    const asker = me === OUTSIDE ? OUTSIDE : null;
-    return opFrom(() => this.takeOwnership(opts, asker), 'RLock.acquire()');
+    // The owner is whoever runs the Op, decided when it runs: an Op made in one place and
+    // yielded in another greenlet (or by two) must not make its maker the owner, and an
+    // acquire never yielded must not count a level.
+    return opFrom(() => this.takeOwnership(opts), 'RLock.acquire()');
   }
 
-  private *takeOwnership(opts: AcquireOptions | null | undefined, asker: Owner | null): Generator<unknown, boolean, unknown> {
-    const me = asker ?? currentOwner();
-    // Re-checked: the op may have been made before this owner took the lock another way.
+  private *takeOwnership(opts: AcquireOptions | null | undefined): Generator<unknown, boolean, unknown> {
+    const me = currentOwner();
     if (this.owner === me) {
       this.count++;
       return true;
@@ -454,5 +459,12 @@ export class RLock {
       yield* acquire;
       return held;
     }, 'RLock.hold()');
+  }
+
+  /** `util.inspect` / `console.log`: the owner and its count, not internals. */
+  [inspect.custom](): string {
+    const n = this.block._acquirers.size;
+    const held = this.owner === null ? 'unlocked' : `owned by ${String(this.owner)} (count ${this.count})`;
+    return `<${this.constructor.name} ${held}${n === 0 ? '' : `, ${n} waiting`}>`;
   }
 }

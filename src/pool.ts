@@ -13,6 +13,7 @@ import { Event } from './event.js';
 import { ParkingLot } from './parking-lot.js';
 import { Semaphore } from './lock.js';
 import { joinall } from './wait.js';
+import { inspect } from 'node:util';
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 type AnyGreenlet = Greenlet<any>;
@@ -21,6 +22,11 @@ function checkFunction(fn: unknown, what: string): void {
   if (typeof fn !== 'function') {
     throw new TypeError(
       `${what} needs a function to run, got ${describeValue(fn)}; pass a generator function, a plain or an async function`,
+    );
+  }
+  if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
+    throw new TypeError(
+      `${what} cannot run the async generator function ${fn.name || '(anonymous)'}; write function* and \`yield*\` the Ops`,
     );
   }
 }
@@ -264,10 +270,19 @@ export class IMap<R> implements AsyncIterable<R> {
     }
   }
 
+  /**
+   * For `for await`. Leaving the loop early (`break`, `return`, a throw) stops the imap as
+   * leaving a `for...of` closes a generator: no more items are taken or started, and the
+   * source is closed (its `finally` runs); greenlets already started finish by themselves.
+   * Without this an endless source kept feeding the pool forever and the program never ended.
+   */
   [Symbol.asyncIterator](): AsyncIterator<R> {
     return {
       next: () => Promise.resolve(this.next()) as Promise<IteratorResult<R>>,
-      return: async () => ({ done: true, value: undefined }),
+      return: async () => {
+        this.feeder.kill({ block: false });
+        return { done: true, value: undefined };
+      },
     };
   }
 }
@@ -611,10 +626,24 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     if (callback !== undefined) linkCallback(g, callback);
     return g;
   }
+
+  /** `util.inspect` / `console.log`: how many members, not internals. */
+  [inspect.custom](): string {
+    return `<${this.constructor.name} ${this.members.size} member${this.members.size === 1 ? '' : 's'}>`;
+  }
 }
 
 function linkCallback<R>(g: Greenlet<R>, callback: (value: R) => void): void {
   checkFunction(callback, 'callback');
+  // A generator function runs in a greenlet of its own, as link() runs one (called in the
+  // hub it would only make an iterator and silently never run).
+  if (Object.prototype.toString.call(callback) === '[object GeneratorFunction]') {
+    const gen = callback as unknown as (value: R) => Generator<unknown, unknown, unknown>;
+    g.linkValue(function* (dead: Greenlet<R>) {
+      return yield* gen(dead.value as R);
+    });
+    return;
+  }
   g.linkValue((dead) => callback(dead.value as R));
 }
 
@@ -957,5 +986,11 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     const g = Greenlet.spawn(() => this.map(fn, items)) as unknown as Greenlet<ResultOf<R>[]>;
     if (callback !== undefined) linkCallback(g, callback);
     return g;
+  }
+
+  /** `util.inspect` / `console.log`: size, members and who waits for a slot, not internals. */
+  [inspect.custom](): string {
+    const n = this._sem._acquirers.size;
+    return `<${this.constructor.name} size=${this.size ?? 'none'} running=${this.len()}${n === 0 ? '' : `, ${n} waiting for a slot`}>`;
   }
 }

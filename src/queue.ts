@@ -13,6 +13,7 @@ import type { Greenlet } from './greenlet.js';
 import { wake } from './hub.js';
 import { Op, PARK, untrack, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
+import { inspect } from 'node:util';
 
 /**
  * Thrown by `get` when the queue stays empty (`block: false`, `getNowait`, or the timeout).
@@ -549,6 +550,15 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
     for (let i = 0; i < this._len; i++) buf[i] = old[(this._head + i) & (old.length - 1)];
     this._buf = buf;
     this._head = 0;
+  }
+
+  /** `util.inspect` / `console.log`: the limit, the items held and who waits, not internals. */
+  [inspect.custom](): string {
+    const max = this.maxsize === null ? 'none' : String(this.maxsize);
+    const getters = this._getters.size;
+    const putters = this._putters.size;
+    return `<${this.constructor.name} maxsize=${max} size=${this._size()}` +
+      `${getters === 0 ? '' : `, ${getters} getting`}${putters === 0 ? '' : `, ${putters} putting`}>`;
   }
 }
 

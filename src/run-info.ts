@@ -6,12 +6,13 @@
  */
 import { constants } from 'node:os';
 import { sep } from 'node:path';
-import type { Greenlet } from './greenlet.js';
+import { type Greenlet, scheduledGreenlets } from './greenlet.js';
 import { config, getcurrent, liveGreenlets } from './hub.js';
 import { mainIsAlive } from './lifetime.js';
 
 /**
- * Lines describing every live greenlet, as a tree of who spawned whom. A greenlet whose
+ * Lines describing every live greenlet (and every one a spawnLater scheduled that has not
+ * started yet), as a tree of who spawned whom. A greenlet whose
  * spawner has died hangs under "top-level code" with the spawner's number.
  *
  * @example
@@ -22,7 +23,9 @@ import { mainIsAlive } from './lifetime.js';
  * //    └─ <Greenlet "Greenlet-2": worker> #2 waiting on sleep(5)
  */
 export function formatRunInfo(): string[] {
-  const live = liveGreenlets();
+  // Greenlets a spawnLater scheduled are shown too: they will run, and shutdown() kills them.
+  const scheduled = scheduledGreenlets();
+  const live = [...liveGreenlets(), ...scheduled];
   const byId = new Map<number, Greenlet<any>>();
   for (const g of live) byId.set(g._id, g);
   const children = new Map<number, Greenlet<any>[]>();
@@ -32,7 +35,8 @@ export function formatRunInfo(): string[] {
     if (list === undefined) children.set(parent, (list = []));
     list.push(g);
   }
-  const out = [`Greenlets: ${live.length} live (run() root alive: ${mainIsAlive() ? 'yes' : 'no'})`, 'top-level code'];
+  const later = scheduled.length === 0 ? '' : `, ${scheduled.length} scheduled to start later`;
+  const out = [`Greenlets: ${live.length - scheduled.length} live${later} (run() root alive: ${mainIsAlive() ? 'yes' : 'no'})`, 'top-level code'];
   const current = getcurrent();
   const walk = (id: number, indent: string): void => {
     const list = children.get(id) ?? [];

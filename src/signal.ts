@@ -10,7 +10,7 @@
  * await run(function* () { yield* spawn(function* () { yield* sleep(1000); }).join(); });
  */
 import { constants } from 'node:os';
-import { Greenlet, spawn } from './greenlet.js';
+import { Greenlet, scheduledGreenlets, spawn } from './greenlet.js';
 import { checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { getcurrent, liveGreenlets } from './hub.js';
 import { Op, opFrom } from './op.js';
@@ -112,7 +112,8 @@ export function signalHandler<A extends unknown[]>(signum: NodeJS.Signals | numb
 const shot = new WeakSet<Greenlet<any>>();
 
 /**
- * Kills every live greenlet (with GreenletExit, so their `finally` blocks run) and waits for
+ * Kills every live greenlet, and every one a `spawnLater` scheduled that has not started yet
+ * (it never runs), with GreenletExit so their `finally` blocks run, and waits for
  * them to die, except the caller and the greenlets top-level code awaits through `run()`: those
  * are the analog of gevent's main greenlet, which is left to finish (its joins on the killed
  * greenlets return), so the program ends as gevent's does when its main greenlet returns.
@@ -139,7 +140,8 @@ export function shutdown(opts: { timeout?: number | null } = {}): Op<void> {
   return opFrom(function* () {
     const deadline = timeout === null ? Infinity : now() + timeout * 1000;
     for (;;) {
-      const others = liveGreenlets().filter((g) => g !== self && !g._awaited);
+      // Greenlets a spawnLater scheduled are killed too: they never run (gevent's killall).
+      const others = [...liveGreenlets(), ...scheduledGreenlets()].filter((g) => g !== self && !g._awaited);
       const fresh = others.filter((g) => !shot.has(g));
       for (const g of fresh) {
         shot.add(g);

@@ -4,7 +4,7 @@
  * at the suspension point. gevent's `with Timeout(5):` is `using t = Timeout.start(5)`.
  */
 import { type ErrorClass, type Greenlet, setTimeoutClass, toException } from './greenlet.js';
-import { checkSeconds } from './arg-checks.js';
+import { checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { getcurrent, interrupt, timers } from './hub.js';
 import { inspect } from 'node:util';
 import { Op, opFrom, untrack } from './op.js';
@@ -151,27 +151,41 @@ setTimeoutClass(Timeout as never);
 export function withTimeout<T, V = never>(
   seconds: number,
   op: Op<T> | Iterable<unknown, T, unknown> | (() => Iterable<unknown, T, unknown> | Iterator<unknown, T, unknown>),
-  opts?: { timeoutValue: V },
+  opts?: { timeoutValue: V } | null,
 ): Op<T | V> {
+  let o: Partial<{ timeoutValue: V }>;
   try {
     checkSeconds(seconds, 'withTimeout(seconds)');
+    checkBody(op);
+    o = ownOptions(opts, 'withTimeout(seconds, op, options)');
   } catch (e) {
     if (op instanceof Op) untrack(op); // handed to a call that refused it: not the caller's drop
     throw e;
   }
-  const hasValue = opts !== undefined && 'timeoutValue' in opts;
+  const hasValue = 'timeoutValue' in o;
+  const timeoutValue = o.timeoutValue as V;
   return opFrom(function* () {
     const t = Timeout.start(seconds);
     try {
       const body = typeof op === 'function' ? op() : op;
       return (yield* asIterable(body)) as T;
     } catch (e) {
-      if (e === t && hasValue) return opts!.timeoutValue;
+      if (e === t && hasValue) return timeoutValue;
       throw e;
     } finally {
       t.cancel();
     }
   }, `withTimeout(${seconds}, …)`);
+}
+
+/** Refuses, before anything starts, what withTimeout could never run. */
+function checkBody(op: unknown): void {
+  if (op instanceof Op || typeof op === 'function') return;
+  if (op !== null && typeof op === 'object' && (Symbol.iterator in op || typeof (op as Iterator<unknown>).next === 'function')) return;
+  throw new TypeError(
+    `withTimeout(seconds, op) needs an Op, a generator, or a function returning one, got ${describeValue(op)}; ` +
+      'pass e.g. q.get() or function* () { ... }',
+  );
 }
 
 function asIterable<T>(x: Iterable<unknown, T, unknown> | Iterator<unknown, T, unknown>): Iterable<unknown, T, unknown> {

@@ -265,6 +265,13 @@ describe('AsyncResult', () => {
 });
 
 describe('link callbacks, options and shared waits', () => {
+  it('rawlink refuses a generator or async generator function (called inside set() it would silently never run)', () => {
+    const fix = /runs its callback inside set\(\) and cannot run the generator function job; pass a plain function, and spawn a greenlet from it/;
+    expect(() => new Event().rawlink(function* job() {} as never)).toThrow(fix);
+    expect(() => new AsyncResult().rawlink(function* job() {} as never)).toThrow(fix);
+    expect(() => new Event().rawlink(async function* job() {} as never)).toThrow(/cannot run the async generator function job/);
+  });
+
   it('a rawlink callback that unlinks a later one stops it, for Event and AsyncResult', () => {
     const ev = new Event();
     const ar = new AsyncResult<number>();

@@ -6,7 +6,10 @@
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Event } from '../src/event.js';
+import { AsyncResult, Event } from '../src/event.js';
+import { Lock, RLock, Semaphore } from '../src/lock.js';
+import { Group, Pool } from '../src/pool.js';
+import { Queue } from '../src/queue.js';
 import {
   getcurrent,
   Greenlet,
@@ -278,6 +281,48 @@ describe('util.inspect', () => {
       yield* g.kill();
     });
     expect(inspect(g)).toBe('<Greenlet "w1": worker> (dead (successful))');
+  });
+});
+
+describe('util.inspect of the primitives', () => {
+  it('Queue, Event, AsyncResult, Semaphore, Lock, RLock, Group and Pool show their state, not internals', async () => {
+    const q = new Queue<number>(3, { items: [1, 2] });
+    const ev = new Event();
+    const ar = new AsyncResult<number>();
+    const sem = new Semaphore(0);
+    const lock = new Lock();
+    const rlock = new RLock();
+    const pool = new Pool(1);
+    const seen = await run(function* () {
+      const waiters = [spawn(function* () { yield* ev.wait(); }), spawn(function* () { yield* sem.acquire(); })];
+      yield* rlock.acquire();
+      yield* lock.acquire();
+      yield* pool.spawn(function* () { yield* sleep(10); });
+      yield* sleep(0);
+      const out = [inspect(q), inspect(ev), inspect(ar), inspect(sem), inspect(lock), inspect(rlock), inspect(pool), inspect(new Group())];
+      ev.set();
+      ar.set(42);
+      sem.release();
+      out.push(inspect(ev), inspect(ar));
+      yield* joinall(waiters);
+      lock.release();
+      rlock.release();
+      yield* pool.kill();
+      return out;
+    });
+    expect(seen).toEqual([
+      '<Queue maxsize=3 size=2>',
+      '<Event unset, 1 waiting>',
+      '<AsyncResult unset>',
+      '<Semaphore counter=0, 1 waiting>',
+      '<Lock counter=0>',
+      expect.stringMatching(/^<RLock owned by <Greenlet "Greenlet-\d+"> \(count 1\)>$/),
+      '<Pool size=1 running=1>',
+      '<Group 0 members>',
+      '<Event set>',
+      '<AsyncResult value=42>',
+    ]);
+    expect(seen.join(' ')).not.toMatch(/_waiters|_buf|_acquirers|ParkingLot/);
   });
 });
 

@@ -2,6 +2,8 @@
  * Greenlet: life cycle, kill at the suspension point, links, the kinds of body, subclassing,
  * await, failure reports, and bad input.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   config,
@@ -300,6 +302,51 @@ describe('links', () => {
     expect(calls).toEqual(['second']);
     expect(text).toContain('link broke');
     expect(text).toContain('a link callback of <Greenlet');
+  });
+
+  it('a program: an async link callback that rejects is reported like one that throws; the process goes on (it died of an unhandled rejection)', () => {
+    const dist = join(__dirname, '..', 'dist', 'src');
+    const script = `
+      const { run, spawn, sleep } = require(${JSON.stringify(dist + '/index.js')});
+      const { Event } = require(${JSON.stringify(dist + '/event.js')});
+      const { Pool } = require(${JSON.stringify(dist + '/pool.js')});
+      run(function* () {
+        spawn(() => 1).link(async () => { throw new Error('async link broke'); });
+        spawn(() => 1).rawlink(async () => { throw new Error('async rawlink broke'); });
+        const e = new Event(); e.rawlink(async () => { throw new Error('async event callback broke'); }); e.set();
+        new Pool().applyAsync(() => 1, [], async () => { throw new Error('async applyAsync callback broke'); });
+        yield* sleep(0.05);
+        console.log('still alive');
+      });
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stdout).toBe('still alive\n');
+    for (const what of ['async link broke', 'async rawlink broke', 'async event callback broke', 'async applyAsync callback broke']) {
+      expect(r.stderr).toContain(`Error: ${what}`);
+    }
+    expect(r.stderr.match(/a link callback of /g)).toHaveLength(4);
+    expect(r.status).toBe(0);
+  });
+
+  it('a joiner that throws while told of the death (a subclass whose successful() throws) loses no later link', async () => {
+    let calls = 0;
+    class Odd extends Greenlet<number> {
+      override successful(): boolean {
+        if (calls++ === 0) throw new Error('successful broke');
+        return super.successful();
+      }
+    }
+    const heard: string[] = [];
+    const g = Odd.spawn(() => 1);
+    g.linkValue(() => heard.push('first'));
+    g.link(() => heard.push('second'));
+    const text = await captureErrors(async () => {
+      await run(function* () {
+        yield* sleep(0.01);
+      });
+    });
+    expect(heard).toEqual(['second']);
+    expect(text).toContain('successful broke');
   });
 });
 

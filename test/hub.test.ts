@@ -174,6 +174,38 @@ describe('LoopExit: would block forever', () => {
   });
 });
 
+describe('errors name a yielded object with the right article', () => {
+  it('an Event yielded by mistake is "an Event" (not "a Event")', async () => {
+    const { Event } = await import('../src/event.js');
+    const msg = await run(function* () {
+      try {
+        yield new Event() as never;
+        return 'no error';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(msg).toMatch(/yielded an Event; /);
+  });
+});
+
+describe('config switches refuse what is not a boolean', () => {
+  it("config.debug and config.reportAllFailures: a string such as 'false' is a TypeError, not true", () => {
+    const saved = [config.debug, config.reportAllFailures];
+    try {
+      expect(() => (config.debug = 'false' as never)).toThrow(/config\.debug must be true or false, got a string \("false"\)/);
+      expect(config.debug).toBe(saved[0]);
+      expect(() => (config.reportAllFailures = 'no' as never)).toThrow(TypeError);
+      expect(config.reportAllFailures).toBe(saved[1]);
+      config.reportAllFailures = true;
+      expect(config.reportAllFailures).toBe(true);
+    } finally {
+      config.debug = saved[0]!;
+      config.reportAllFailures = saved[1]!;
+    }
+  });
+});
+
 describe('config.maxBlockingTime', () => {
   function* busy(ms: number) {
     const until = Date.now() + ms;

@@ -8,6 +8,22 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const fixture = path.join(__dirname, 'fixtures', 'lifetime-program.js');
+const dist = path.join(__dirname, '..', 'dist');
+
+/** How the user starts the program: `node app.js`, `node -r geventjs/patch app.js`, the bin. */
+type Via = 'node' | 'preload' | 'bin' | 'bin-child';
+function argvFor(via: Via, scenario: string): string[] {
+  switch (via) {
+    case 'node':
+      return [fixture, scenario];
+    case 'preload':
+      return ['-r', path.join(dist, 'src', 'patch.js'), fixture, scenario];
+    case 'bin':
+      return [path.join(dist, 'bin', 'geventjs.js'), fixture, scenario];
+    case 'bin-child': // a Node option makes the bin run the script in a child it passes signals to
+      return [path.join(dist, 'bin', 'geventjs.js'), '--enable-source-maps', fixture, scenario];
+  }
+}
 
 interface Outcome {
   stdout: string;
@@ -24,10 +40,10 @@ interface Outcome {
  */
 function runScenario(
   scenario: string,
-  opts: { signals?: NodeJS.Signals[]; after?: string[]; env?: Record<string, string>; interruptOnStderr?: string } = {},
+  opts: { signals?: NodeJS.Signals[]; after?: string[]; env?: Record<string, string>; interruptOnStderr?: string; via?: Via } = {},
 ): Promise<Outcome> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [fixture, scenario], {
+    const child = spawn(process.execPath, argvFor(opts.via ?? 'node', scenario), {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -178,6 +194,121 @@ describe('one report per failure', () => {
     expect(o.stderr.match(/TypeError: printed anyway/g)).toHaveLength(1);
     expect(o.code).toBe(0);
   });
+});
+
+describe('the same rules under -r geventjs/patch and the geventjs bin', () => {
+  const vias: Via[] = ['preload', 'bin', 'bin-child'];
+  it.each(vias)('%s: an unobserved failure is printed once and the exit status is 1', async (via) => {
+    const o = await runScenario('unobservedFailure', { via });
+    expect(o.stdout).toBe('main done\n');
+    expect(o.stderr.match(/TypeError: nobody looks/g)).toHaveLength(1);
+    expect(o.code).toBe(1);
+  });
+
+  it.each(vias)('%s: an observed failure is not printed and the exit status is 0', async (via) => {
+    const o = await runScenario('observedFailure', { via });
+    expect(o.stdout).toBe('caught handled\n');
+    expect(o.stderr).toBe('');
+    expect(o.code).toBe(0);
+  });
+
+  it.each(vias)('%s: Ctrl-C throws KeyboardInterrupt into the root, finally runs, the process ends as by SIGINT', async (via) => {
+    const o = await runScenario('sigintFinally', { signals: ['SIGINT'], via });
+    expect(o.hung).toBe(false);
+    expect(o.stdout).toBe('ready\nfinally ran\n');
+    expect(endedBySigint(o)).toBe(true);
+  });
+});
+
+describe('reportAllFailures and the exit status', () => {
+  it('an unobserved failure under reportAllFailures is printed once and still makes the exit status 1', async () => {
+    const o = await runScenario('reportAllUnobserved');
+    expect(o.stderr.match(/TypeError: nobody looks/g)).toHaveLength(1);
+    expect(o.code).toBe(1);
+  });
+
+  it("a program that set process.exitCode keeps it (gevent's exit status 0 after a failure)", async () => {
+    const o = await runScenario('exitCodeKept');
+    expect(o.stderr.match(/TypeError: nobody looks/g)).toHaveLength(1);
+    expect(o.code).toBe(0);
+  });
+});
+
+/**
+ * Runs test/fixtures/lifetime-cluster-sigint.js; once the worker handles the connection, sends
+ * SIGINT `times` times (the second 0.5 s after the first) to the primary or to the whole
+ * process group (Ctrl-C in a terminal). A kill-timer makes a hang fail the test.
+ */
+function runClusterSigint(work: number, stopTimeout: number, to: 'primary' | 'group', times: number): Promise<Outcome> {
+  const script = path.join(__dirname, 'fixtures', 'lifetime-cluster-sigint.js');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, String(work)], {
+      env: { ...process.env, STOP_TIMEOUT: String(stopTimeout) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, so the group signal reaches only the program
+    });
+    const send = (): void => {
+      try {
+        if (to === 'group') process.kill(-child.pid!, 'SIGINT');
+        else child.kill('SIGINT');
+      } catch {
+        // already gone
+      }
+    };
+    let stdout = '';
+    let stderr = '';
+    let hung = false;
+    let sent = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, 20_000);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (!sent && stdout.includes('worker handling')) {
+        sent = true;
+        send();
+        if (times > 1) setTimeout(send, 500);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, code, signal, hung });
+    });
+  });
+}
+
+describe('Ctrl-C with a StreamServer({ workers }) primary in a run() root', () => {
+  it.each(['primary', 'group'] as const)(
+    'SIGINT to the %s: the server stops gracefully (the handler finishes), the roots unwind, the process ends as by SIGINT',
+    async (to) => {
+      const o = await runClusterSigint(1, 10, to, 1);
+      expect(o.hung).toBe(false);
+      expect(o.stdout).toContain('worker handler finally');
+      expect(o.stdout).toContain('primary client got done');
+      expect(o.stdout).toContain('primary root finally');
+      expect(o.stderr.match(/SIGINT: stopping gracefully/g)?.length).toBeGreaterThanOrEqual(1);
+      expect(endedBySigint(o)).toBe(true);
+    },
+    30_000,
+  );
+
+  it.each(['primary', 'group'] as const)(
+    'a second SIGINT to the %s while the server stops ends the program at once (not after the 60 s stop timeout)',
+    async (to) => {
+      const o = await runClusterSigint(60, 60, to, 2);
+      expect(o.hung).toBe(false);
+      expect(o.stdout).not.toContain('client got done');
+      expect(o.stdout).toContain('primary root finally');
+      expect(endedBySigint(o)).toBe(true);
+    },
+    30_000,
+  );
 });
 
 describe('run info on a signal', () => {

@@ -432,6 +432,48 @@ describe('RLock outside greenlets', () => {
   });
 });
 
+describe('RLock: the owner is whoever runs the acquire, decided when it runs', () => {
+  it('one acquire() Op made at top level and yielded by two greenlets: they hold it one after the other', async () => {
+    const lock = new RLock();
+    const op = lock.acquire();
+    const log: string[] = [];
+    const holder = (name: string) =>
+      spawn(function* () {
+        yield* op;
+        log.push(`${name} in (owned ${lock.isOwned()})`);
+        yield* sleep(0.01);
+        log.push(`${name} out`);
+        lock.release();
+      });
+    await joinall([holder('a'), holder('b')]);
+    expect(log).toEqual(['a in (owned true)', 'a out', 'b in (owned true)', 'b out']);
+    expect(lock.locked()).toBe(false);
+  });
+
+  it('an acquire() the owner makes and never yields counts no level: one release frees the lock', async () => {
+    const lock = new RLock();
+    const r = await run(function* () {
+      yield* lock.acquire();
+      untrack(lock.acquire()); // made, never yielded (untracked: no dropped-Op report)
+      lock.release();
+      return lock.locked();
+    });
+    expect(r).toBe(false);
+  });
+
+  it('an acquire() Op made at top level and yielded in a greenlet makes that greenlet the owner', async () => {
+    const lock = new RLock();
+    const op = lock.acquire();
+    const r = await run(function* () {
+      yield* op;
+      const owned = lock.isOwned();
+      lock.release();
+      return [owned, lock.locked()];
+    });
+    expect(r).toEqual([true, false]);
+  });
+});
+
 describe('options', () => {
   const kinds = {
     Semaphore: () => new Semaphore(1),

@@ -476,6 +476,17 @@ describe('forgotten yields in programs', () => {
     expect(r.status).toBe(0);
   });
 
+  it('Ops made by an async function run as a greenlet are never blamed on the next greenlet that switches; a forgotten one is reported', () => {
+    const r = program('asyncGreenlet');
+    expect(r.stdout).toBe('["item","returned","innocent done"] 0\n');
+    expect(r.stderr).toBe(
+      'geventjs: Queue.put() was created outside any greenlet but never started, so it did nothing; ' +
+        '`await` it (`await Queue.put()`), or `yield*` it inside a greenlet' +
+        ' (set GEVENTJS_DEBUG=1 or config.debug = true to see the line that made it)\n',
+    );
+    expect(r.status).toBe(0);
+  });
+
   it('a greenlet spinning on sleep(0) cannot mute the report', () => {
     const r = program('spinning');
     const lines = r.stderr.split('\n');

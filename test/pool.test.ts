@@ -563,6 +563,62 @@ describe('imap over a source that throws', () => {
   });
 });
 
+describe('applyAsync and mapAsync callbacks', () => {
+  it('a generator function callback runs in a greenlet of its own (it silently never ran), for Group and Pool', async () => {
+    const got: string[] = [];
+    await run(function* () {
+      for (const sp of [new Group(), new Pool(1)]) {
+        const a = sp.applyAsync((x: number) => x * 2, [21], function* (v: number) { yield* sleep(0); got.push(`${sp.constructor.name} applyAsync ${v}`); });
+        const m = sp.mapAsync((x: number) => x + 1, [1, 2], function* (vs: number[]) { yield* sleep(0); got.push(`${sp.constructor.name} mapAsync ${vs}`); });
+        yield* joinall([a, m]);
+        yield* sleep(0.01);
+      }
+    });
+    expect(got).toEqual(['Group applyAsync 42', 'Group mapAsync 2,3', 'Pool applyAsync 42', 'Pool mapAsync 2,3']);
+  });
+
+  it('an async generator function is refused as a callback or a job, naming the fix', () => {
+    expect(() => new Pool().applyAsync(() => 1, [], async function* cb() {} as never)).toThrow(/cannot run the async generator function cb/);
+    expect(() => new Group().spawn(async function* job() {} as never)).toThrow(/cannot run the async generator function job/);
+  });
+});
+
+describe('leaving a for await over an imap early stops it', () => {
+  for (const kind of ['imap', 'imapUnordered'] as const) {
+    it(`${kind}: break closes an endless source and starts nothing more (it fed the pool forever)`, async () => {
+      let closed = false;
+      let started = 0;
+      function* endless() { try { for (let i = 0; ; i++) yield i; } finally { closed = true; } }
+      const pool = new Pool(2);
+      const seen: number[] = [];
+      for await (const v of pool[kind](function* (x: number) { started++; yield* sleep(0.001); return x; }, endless())) {
+        seen.push(v);
+        if (seen.length === 3) break;
+      }
+      const startedAtBreak = started;
+      await sleep(0.05);
+      expect(closed).toBe(true);
+      expect(started).toBe(startedAtBreak);
+      expect(pool.len()).toBe(0);
+      expect(seen).toHaveLength(3);
+    });
+  }
+
+  it('a throw out of the loop stops it too; a loop that ran to the end is unchanged', async () => {
+    let closed = false;
+    function* endless() { try { for (let i = 0; ; i++) yield i; } finally { closed = true; } }
+    const pool = new Pool(1);
+    await expect((async () => {
+      for await (const v of pool.imap((x: number) => x, endless())) if (v === 2) throw new Error('stop here');
+    })()).rejects.toThrow('stop here');
+    await sleep(0.01); // the feeder is killed; its finally runs on the hub's next turn
+    expect(closed).toBe(true);
+    const all: number[] = [];
+    for await (const v of pool.imap((x: number) => x * 2, [1, 2, 3])) all.push(v);
+    expect(all).toEqual([2, 4, 6]);
+  });
+});
+
 describe('long pipelines hold only what is unread', () => {
   for (const kind of ['imap', 'imapUnordered'] as const) {
     it(`${kind}: 60,000 items through a Pool keep the results buffer bounded`, async () => {

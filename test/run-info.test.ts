@@ -4,7 +4,7 @@
  * program is tested in lifetime.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { config, formatRunInfo, getcurrent, printRunInfo, run, sleep, spawn } from '../src/index.js';
+import { config, formatRunInfo, getcurrent, printRunInfo, run, sleep, spawn, spawnLater } from '../src/index.js';
 import { Event } from '../src/event.js';
 import { captureErrors } from './capture-errors.js';
 
@@ -43,6 +43,16 @@ describe('formatRunInfo', () => {
     const text = formatRunInfo().join('\n');
     expect(text).toMatch(/\n[├└]─ <Greenlet "Greenlet-\d+": orphaned> #\d+ waiting on sleep\(10\) \(spawned by #\d+, now dead\)/);
     orphan.kill({ block: false });
+  });
+
+  it('lists a greenlet a spawnLater scheduled that has not started yet, and counts it apart', async () => {
+    const later = spawnLater(60, function* delayed() {});
+    later.name = 'delayed-1';
+    const text = formatRunInfo().join('\n');
+    later.kill({ block: false });
+    expect(text).toMatch(/^Greenlets: \d+ live, 1 scheduled to start later \(run\(\) root alive: (yes|no)\)/);
+    expect(text).toMatch(/[├└]─ <Greenlet "delayed-1": delayed> #\d+ scheduled to start later/);
+    expect(formatRunInfo().join('\n')).not.toContain('delayed-1');
   });
 
   it('shows the spawn site when config.debug is on; printRunInfo writes to config.errorStream', async () => {

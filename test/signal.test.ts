@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GreenletExit, run, sleep, spawn } from '../src/index.js';
+import { GreenletExit, run, sleep, spawn, spawnLater } from '../src/index.js';
 import { shutdown, signalHandler } from '../src/signal.js';
 
 // The fixture runs on dist/ (built by `npm test` before vitest runs).
@@ -56,6 +56,19 @@ describe('shutdown', () => {
     await run(function* () { yield* sleep(0.01); yield* shutdown(); });
     expect(await root).toBe('the root joined the killed greenlet and finished');
     expect(sleeper.dead).toBe(true);
+  });
+
+  it('kills greenlets a spawnLater scheduled but not started yet: they never run', async () => {
+    const ran: string[] = [];
+    const later = spawnLater(0.05, function* () { ran.push('later ran'); });
+    const r = await run(function* () {
+      yield* shutdown();
+      const seen = [later.dead, (later.value as unknown) instanceof GreenletExit];
+      yield* sleep(0.15); // past its start time
+      return seen;
+    });
+    expect(r).toEqual([true, true]);
+    expect(ran).toEqual([]);
   });
 
   it('outside a greenlet it says where it must run', () => {

@@ -410,6 +410,23 @@ describe('bad input', () => {
     expect(() => withTimeout(-1, sleep(0))).toThrow(/withTimeout\(seconds\)/);
   });
 
+  it('withTimeout options: null is no options, a non-object and a body it cannot run are TypeErrors before anything starts, inherited timeoutValue ignored', async () => {
+    const r = await run(function* () {
+      const plain: number = yield* withTimeout(1, function* () { return 1; }, null);
+      let inheritedOut: unknown = 'not thrown';
+      try {
+        yield* withTimeout(0.001, sleep(10), Object.create({ timeoutValue: 'inherited' }) as { timeoutValue: string });
+      } catch (e) {
+        inheritedOut = (e as Error).name;
+      }
+      return [plain, inheritedOut];
+    });
+    expect(r).toEqual([1, 'Timeout']);
+    expect(() => withTimeout(1, sleep(0), 5 as never)).toThrow(/withTimeout\(seconds, op, options\) must be an options object/);
+    expect(() => withTimeout(1, 42 as never)).toThrow(TypeError);
+    expect(() => withTimeout(1, null as never)).toThrow(/needs an Op, a generator, or a function returning one, got null/);
+  });
+
   it('a non-error exception is a TypeError', () => {
     expect(() => new Timeout(1, 'x' as never)).toThrow(/Timeout\(seconds, exception\) must be an Error class or instance/);
   });
