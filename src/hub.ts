@@ -323,6 +323,9 @@ export function interrupt(g: Greenlet, err: unknown, stillWanted?: () => boolean
       if (g._wait !== null) {
         // Woken but not yet run: give back what woke it, if it was something consumable.
         const w = g._wait;
+        // (soak) A wait whose effect cannot be taken back (a put whose item went in): it
+        // finishes, and the interruption waits for the next suspension, as a running one's.
+        if ((g._flags & F_THROW) === 0 && w.keepsWake === true) break;
         g._wait = null;
         if ((g._flags & F_THROW) === 0 && w.undo !== undefined) {
           try {

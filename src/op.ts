@@ -256,6 +256,15 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   undo?(g: Greenlet, value: unknown): void;
 
   /**
+   * True for a wait whose wake-up is an effect that cannot be given back (a put whose item is
+   * already in the queue): an interruption that comes after the wake-up and before `g` runs
+   * lets the wait finish and lands at `g`'s next suspension point instead.
+   */
+  get keepsWake(): boolean {
+    return false;
+  }
+
+  /**
    * One run at a time: a Wait is its own iterator and holds one parked greenlet, so a second
    * greenlet starting it while the first still waits is refused (it would steal the wake-up
    * and lose what the first waited for). Run it again once it finished: each run is fresh.

@@ -10,7 +10,7 @@
  */
 import { checkBoolean, checkSeconds, describeValue, ownOption, ownOptions } from './arg-checks.js';
 import type { Greenlet } from './greenlet.js';
-import { wake } from './hub.js';
+import { F_PENDING, getcurrent, wake } from './hub.js';
 import { Op, PARK, untrack, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { inspect } from 'node:util';
@@ -208,6 +208,9 @@ class PutWait<T> extends Wait<void> {
     if (q._offer(this.item)) {
       // gevent's Channel switches to the getter before the putter goes on.
       if (q._cap !== 0) return;
+      // (soak) An interruption already due for this greenlet would be thrown at the park
+      // below, after the item went: the put is done, so finish now and let it land later.
+      if ((getcurrent()!._flags & F_PENDING) !== 0) return;
       this.handed = true;
       return PARK;
     }
@@ -231,6 +234,12 @@ class PutWait<T> extends Wait<void> {
 
   override timedOut(): void {
     throw new Full(`${this.q.constructor.name}.put() timed out: no room came`);
+  }
+
+  // Woken, the item is in the queue (or with a getter): a kill before this greenlet runs
+  // cannot take it back, so the put returns and the kill lands at the next suspension.
+  override get keepsWake(): boolean {
+    return true;
   }
 
   override describe(): string {
