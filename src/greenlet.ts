@@ -10,6 +10,7 @@ import { captureContext } from './async-context.js';
 import { GreenletExit } from './errors.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { failureDied, nameOf, reportError } from './failure-report.js';
+import { shareGeneratorPrototype } from './generator-prototype.js';
 import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, timers, wake } from './hub.js';
 import { holdWhileAlive, releaseOnDeath } from './lifetime.js';
 import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
@@ -131,7 +132,10 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
           'a plain or an async function (or subclass Greenlet and override *_run)',
       );
     }
-    if (fn !== undefined) refuseAsyncGenerator(fn, 'Greenlet');
+    if (fn !== undefined) {
+      refuseAsyncGenerator(fn, 'Greenlet');
+      shareGeneratorPrototype(fn); // see generator-prototype.ts: half the cost of an inline spawn
+    }
     this._fn = fn ?? null;
     this._args = args.length === 0 ? NO_ARGS : args;
     this._ctx = captureContext();

@@ -17,6 +17,7 @@ import { contextOf } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { Op, opTracking, safeDescribe, toOp, untrack, Wait } from './op.js';
+import { generatorNext, generatorThrow, isSharedGenerator } from './generator-prototype.js';
 import { holdsProcess } from './keep-alive.js';
 import { nodeQueueMicrotask, nodeSetImmediate, now } from './originals.js';
 import { ReadyQueue } from './ready-queue.js';
@@ -496,14 +497,19 @@ function step(g: Greenlet): void {
     it = start(g);
     if (it === null) return;
   }
+  // A spawned function*'s generator is stepped through Generator.prototype.next itself: no
+  // lookup on the generator object, whose map differs per closure (generator-prototype.ts).
+  let shared = isSharedGenerator(it);
   for (;;) {
     let r: IteratorResult<unknown, unknown>;
     try {
-      r = isThrow ? throwInto(it, value) : it.next(value);
+      if (shared) r = isThrow ? generatorThrow.call(it, value) : generatorNext.call(it, value);
+      else r = isThrow ? throwInto(it, value) : it.next(value);
     } catch (e) {
       const parent = popNested(g);
       if (parent === null) return finish(g, e, true);
       it = parent;
+      shared = isSharedGenerator(it);
       value = e;
       isThrow = true;
       continue;
@@ -512,6 +518,7 @@ function step(g: Greenlet): void {
       const parent = popNested(g);
       if (parent === null) return finish(g, r.value, false);
       it = parent;
+      shared = isSharedGenerator(it);
       value = r.value;
       isThrow = false;
       continue;
@@ -571,6 +578,7 @@ function step(g: Greenlet): void {
     }
     (g._stack ??= []).push(it);
     it = nested;
+    shared = isSharedGenerator(it);
     g._it = it;
     value = undefined;
     isThrow = false;
@@ -712,6 +720,11 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
     return null;
   }
   g._args = EMPTY_ARGS;
+  if (isSharedGenerator(r)) {
+    // The common case, a spawned function*: its generator, without nestedIterator's lookups.
+    g._it = r as Iterator<unknown, unknown, unknown>;
+    return g._it;
+  }
   let it: Iterator<unknown, unknown, unknown> | null;
   try {
     it = nestedIterator(r, true); // an Op's iterator can throw (opFrom's body, a second concurrent run)
