@@ -674,6 +674,10 @@ function checkFunction(fn: unknown, what: string): void {
  * a greenlet's steps synchronously. Refused where it is given, naming the fix.
  */
 function refuseAsyncGenerator(fn: Function, what: string): void {
+  // The usual kinds are told by their prototype alone (a lookup of Symbol.toStringTag on
+  // every spawn cost more than the rest of the check).
+  const proto = Object.getPrototypeOf(fn);
+  if (proto === Function.prototype || proto === GeneratorFunctionPrototype || proto === AsyncFunctionPrototype) return;
   if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
     throw new TypeError(
       `${what} cannot run the async generator function ${fn.name || '(anonymous)'}: a greenlet is a plain ` +
@@ -681,6 +685,9 @@ function refuseAsyncGenerator(fn: Function, what: string): void {
     );
   }
 }
+
+const GeneratorFunctionPrototype = Object.getPrototypeOf(function* () {}) as object;
+const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {}) as object;
 
 /** An exception option as an Error instance: a class is instantiated, an instance kept. */
 export function toException(exception: unknown, what: string): Error {
@@ -715,7 +722,11 @@ export { reportError };
  * const g = spawn(function* (url: string) { return yield* fetchPage(url); }, 'http://127.0.0.1:8080/');
  */
 export function spawn<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Greenlet<ResultOf<R>> {
-  return Greenlet.spawn(fn, ...args);
+  checkFunction(fn, 'spawn()'); // (cheap: the constructor's own check then finds nothing)
+  const g = new Greenlet<ResultOf<R>>(fn);
+  if (args.length !== 0) g._args = args;
+  g.start();
+  return g;
 }
 
 /**
