@@ -11,12 +11,16 @@
  *
  * So geventjs sets a spawned generator function's `prototype` to one shared object (itself a
  * plain generator prototype: `next`, `return`, `throw` and `Symbol.toStringTag` behave as
- * before), once per function, and steps the generators it makes with `Generator.prototype.next`
- * called directly, which looks nothing up on the generator object. The one visible change:
- * `fn.prototype` of a spawned generator function is that shared object, so `gen instanceof fn`
- * is true for the generators of any spawned generator function, and a `prototype` the program
- * set on the function before spawning it is replaced (found out only by reading it, which would
- * cost what this saves). A frozen function is left alone.
+ * before), once per function: no prototype object nor a map for it per closure. (The map of
+ * each closure's generators stays V8's own.) And the hub runs a greenlet's first step with
+ * `Generator.prototype.next` called directly, which looks nothing up on the generator object;
+ * later steps use `it.next()`, the faster call where a call site sees few maps (a sleep(0)
+ * loop).
+ *
+ * The one visible change: `fn.prototype` of a spawned generator function is that shared
+ * object, so `gen instanceof fn` is true for the generators of any spawned generator function,
+ * and a `prototype` the program set on the function before spawning it is replaced (found out
+ * only by reading it, which would cost what this saves). A frozen function is left alone.
  */
 
 /** `Object.getPrototypeOf(function* () {})`: what every generator function inherits from. */
@@ -87,5 +91,3 @@ export function isSharedGenerator(x: unknown): boolean {
 
 /** `Generator.prototype.next`, to call on a generator without a lookup on it. */
 export const generatorNext = (GeneratorPrototype as Generator).next as (this: Iterator<unknown>, v?: unknown) => IteratorResult<unknown>;
-/** `Generator.prototype.throw`. */
-export const generatorThrow = (GeneratorPrototype as Generator).throw as (this: Iterator<unknown>, e: unknown) => IteratorResult<unknown>;
