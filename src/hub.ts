@@ -17,7 +17,7 @@ import { contextOf } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { Op, opTracking, safeDescribe, toOp, untrack, Wait } from './op.js';
-import { generatorNext, isSharedGenerator } from './generator-prototype.js';
+import { generatorFunctions, generatorNext, isSharedGenerator, MANY } from './generator-prototype.js';
 import { holdsProcess } from './keep-alive.js';
 import { nodeQueueMicrotask, nodeSetImmediate, now } from './originals.js';
 import { ReadyQueue } from './ready-queue.js';
@@ -492,15 +492,18 @@ function step(g: Greenlet): void {
   g._flags &= ~(F_THROW | F_INTERRUPTED);
   g._wait = null;
   let it = g._it;
-  // The first step of a spawned function*'s generator calls Generator.prototype.next itself:
-  // each inline closure's generators have a map of their own (generator-prototype.ts), and a
-  // program spawning thousands would make `it.next` below miss V8's caches at every greenlet.
-  // Later steps use `it.next`, the faster call where few maps are seen (sleep(0) loops).
+  // A spawned function*'s generator is stepped by calling Generator.prototype.next itself on
+  // its first step, and on every step once many generator functions were spawned: each
+  // inline closure's generators have a map of their own (generator-prototype.ts), and a
+  // program spawning thousands would make `it.next` below miss V8's caches at every step.
+  // Otherwise `it.next`, the faster call where few maps are seen (a sleep(0) loop).
   let first = false;
   if (it === null) {
     if (isThrow) return finish(g, value, true); // interrupted before its first step
     it = start(g);
     if (it === null) return;
+    first = isSharedGenerator(it);
+  } else if (generatorFunctions.seen >= MANY && !isThrow) {
     first = isSharedGenerator(it);
   }
   for (;;) {

@@ -113,4 +113,35 @@ describe('the shared generator prototype', () => {
     });
     expect(got).toBe('caught boom');
   });
+
+  it('past many distinct generator functions (stepped by direct call), every kind of step still lands', async () => {
+    const out = await run(function* () {
+      const gs = [];
+      for (let i = 0; i < 300; i++) {
+        gs.push(
+          spawn(function* () {
+            let n = 0;
+            try {
+              for (let k = 0; k < 3; k++) {
+                yield* sleep(0);
+                n += (yield sleep(0)) === undefined ? 1 : 100; // a nested Op, without *
+              }
+              return i * 10 + n;
+            } catch (e) {
+              return `killed ${i} at ${n}: ${(e as Error).message}`;
+            }
+          }),
+        );
+      }
+      yield* sleep(0);
+      yield* sleep(0);
+      for (let i = 0; i < 300; i += 50) gs[i]!.kill({ exception: new Error('stop'), block: false });
+      yield* joinall(gs);
+      return gs.map((g) => g.value);
+    });
+    for (let i = 0; i < 300; i++) {
+      if (i % 50 === 0) expect(out[i]).toMatch(new RegExp(`^killed ${i} at \\d: stop$`));
+      else expect(out[i]).toBe(i * 10 + 3);
+    }
+  });
 });
