@@ -36,6 +36,9 @@ export const F_INTERRUPTED = 2; // a kill or Timeout is on its way
 export const F_PENDING = 4; // interruptions postponed while it ran wait in `_extra.pending`
 export const F_DYING = 8; // a kill was delivered (every later kill delivers again, as gevent's)
 export const F_FAILED = 16; // dead with an exception (in `_resume`)
+// (32 is greenlet.ts's F_OBSERVED)
+/** Started once many generator functions were spawned: every step by direct call (see step). */
+export const F_DIRECT_STEPS = 64;
 
 /** Every sleep and Timeout deadline of this thread. */
 export const timers = new TimerHeap(onTimerError);
@@ -503,16 +506,18 @@ function step(g: Greenlet): void {
     it = start(g);
     if (it === null) return;
     first = isSharedGenerator(it);
-  } else if (generatorFunctions.seen >= MANY && !isThrow) {
-    first = isSharedGenerator(it);
+    if (first && generatorFunctions.seen >= MANY) g._flags |= F_DIRECT_STEPS;
+  } else if ((g._flags & F_DIRECT_STEPS) !== 0 && !isThrow) {
+    first = isSharedGenerator(it); // (false while it runs a nested iterator: `yield op`)
   }
   for (;;) {
     let r: IteratorResult<unknown, unknown>;
     try {
-      if (first) {
+      if (!first) r = isThrow ? throwInto(it, value) : it.next(value);
+      else {
         first = false;
         r = generatorNext.call(it, value);
-      } else r = isThrow ? throwInto(it, value) : it.next(value);
+      }
     } catch (e) {
       const parent = popNested(g);
       if (parent === null) return finish(g, e, true);
