@@ -104,11 +104,12 @@ class Links<O> {
 
 /** Parks until the Event is set; gives the flag (false when the time limit ran out). */
 class EventWait extends Wait<boolean> {
-  constructor(
-    private readonly ev: Event,
-    timeout: number | null | undefined,
-  ) {
+  // Set in the constructor, not a parameter property (see Wait in op.ts).
+  private declare readonly ev: Event;
+
+  constructor(ev: Event, timeout: number | null | undefined) {
     super();
+    this.ev = ev;
     this.expireAfter(timeout, 'Event.wait({ timeout })');
   }
 

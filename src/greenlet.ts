@@ -10,6 +10,7 @@ import { captureContext } from './async-context.js';
 import { GreenletExit } from './errors.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
+import { shareGeneratorPrototype } from './generator-prototype.js';
 import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, timers, wake } from './hub.js';
 import { holdWhileAlive, releaseOnDeath } from './lifetime.js';
 import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
@@ -131,7 +132,10 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
           'a plain or an async function (or subclass Greenlet and override *_run)',
       );
     }
-    if (fn !== undefined) refuseAsyncGenerator(fn, 'Greenlet');
+    if (fn !== undefined) {
+      refuseAsyncGenerator(fn, 'Greenlet');
+      shareGeneratorPrototype(fn); // see generator-prototype.ts: half the cost of an inline spawn
+    }
     this._fn = fn ?? null;
     this._args = args.length === 0 ? NO_ARGS : args;
     this._ctx = captureContext();
@@ -709,6 +713,10 @@ function checkFunction(fn: unknown, what: string): void {
  * a greenlet's steps synchronously. Refused where it is given, naming the fix.
  */
 function refuseAsyncGenerator(fn: Function, what: string): void {
+  // The usual kinds are told by their prototype alone (a lookup of Symbol.toStringTag on
+  // every spawn cost more than the rest of the check).
+  const proto = Object.getPrototypeOf(fn);
+  if (proto === Function.prototype || proto === GeneratorFunctionPrototype || proto === AsyncFunctionPrototype) return;
   if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
     throw new TypeError(
       `${what} cannot run the async generator function ${fn.name || '(anonymous)'}: a greenlet is a plain ` +
@@ -716,6 +724,9 @@ function refuseAsyncGenerator(fn: Function, what: string): void {
     );
   }
 }
+
+const GeneratorFunctionPrototype = Object.getPrototypeOf(function* () {}) as object;
+const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {}) as object;
 
 /** An exception option as an Error instance: a class is instantiated, an instance kept. */
 export function toException(exception: unknown, what: string): Error {
@@ -750,7 +761,11 @@ export { reportError };
  * const g = spawn(function* (url: string) { return yield* fetchPage(url); }, 'http://127.0.0.1:8080/');
  */
 export function spawn<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Greenlet<ResultOf<R>> {
-  return Greenlet.spawn(fn, ...args);
+  checkFunction(fn, 'spawn()'); // (cheap: the constructor's own check then finds nothing)
+  const g = new Greenlet<ResultOf<R>>(fn);
+  if (args.length !== 0) g._args = args;
+  g.start();
+  return g;
 }
 
 /**

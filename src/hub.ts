@@ -17,6 +17,7 @@ import { contextOf } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { Op, opTracking, safeDescribe, toOp, untrack, Wait } from './op.js';
+import { generatorFunctions, generatorNext, isSharedGenerator, MANY } from './generator-prototype.js';
 import { holdsProcess } from './keep-alive.js';
 import { nodeQueueMicrotask, nodeSetImmediate, now, realNow } from './originals.js';
 import { ReadyQueue } from './ready-queue.js';
@@ -35,6 +36,9 @@ export const F_INTERRUPTED = 2; // a kill or Timeout is on its way
 export const F_PENDING = 4; // interruptions postponed while it ran wait in `_extra.pending`
 export const F_DYING = 8; // a kill was delivered (every later kill delivers again, as gevent's)
 export const F_FAILED = 16; // dead with an exception (in `_resume`)
+// (32 is greenlet.ts's F_OBSERVED)
+/** Started once many generator functions were spawned: every step by direct call (see step). */
+export const F_DIRECT_STEPS = 64;
 
 /** Every sleep and Timeout deadline of this thread. */
 export const timers = new TimerHeap(onTimerError);
@@ -536,15 +540,29 @@ function step(g: Greenlet): void {
   g._flags &= ~(F_THROW | F_INTERRUPTED);
   g._wait = null;
   let it = g._it;
+  // A spawned function*'s generator is stepped by calling Generator.prototype.next itself on
+  // its first step, and on every step once many generator functions were spawned: each
+  // inline closure's generators have a map of their own (generator-prototype.ts), and a
+  // program spawning thousands would make `it.next` below miss V8's caches at every step.
+  // Otherwise `it.next`, the faster call where few maps are seen (a sleep(0) loop).
+  let first = false;
   if (it === null) {
     if (isThrow) return finish(g, value, true); // interrupted before its first step
     it = start(g);
     if (it === null) return;
+    first = isSharedGenerator(it);
+    if (first && generatorFunctions.seen >= MANY) g._flags |= F_DIRECT_STEPS;
+  } else if ((g._flags & F_DIRECT_STEPS) !== 0 && !isThrow) {
+    first = isSharedGenerator(it); // (false while it runs a nested iterator: `yield op`)
   }
   for (;;) {
     let r: IteratorResult<unknown, unknown>;
     try {
-      r = isThrow ? throwInto(it, value) : it.next(value);
+      if (!first) r = isThrow ? throwInto(it, value) : it.next(value);
+      else {
+        first = false;
+        r = generatorNext.call(it, value);
+      }
     } catch (e) {
       const parent = popNested(g);
       if (parent === null) return finish(g, e, true);
@@ -757,6 +775,11 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
     return null;
   }
   g._args = EMPTY_ARGS;
+  if (isSharedGenerator(r)) {
+    // The common case, a spawned function*: its generator, without nestedIterator's lookups.
+    g._it = r as Iterator<unknown, unknown, unknown>;
+    return g._it;
+  }
   let it: Iterator<unknown, unknown, unknown> | null;
   try {
     it = nestedIterator(r, true); // an Op's iterator can throw (opFrom's body, a second concurrent run)

@@ -146,12 +146,13 @@ class GetWait<T> extends Wait<T> {
     return false;
   }
 
-  constructor(
-    private readonly q: Queue<T>,
-    block: boolean,
-    timeout: number | null | undefined,
-  ) {
+  // Set in the constructor, not a parameter property: that compiles to a field definition and
+  // then an assignment (see Wait in op.ts).
+  private declare readonly q: Queue<T>;
+
+  constructor(q: Queue<T>, block: boolean, timeout: number | null | undefined) {
     super();
+    this.q = q;
     if (!block) this._timeoutMs = 0;
     else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'get({ timeout })'); // checked by timeoutOption
   }
@@ -189,15 +190,16 @@ class GetWait<T> extends Wait<T> {
 /** Parks until the queue has room (or, for a Channel, a getter takes the item). */
 class PutWait<T> extends Wait<void> {
   /** A Channel put handed its item to a parked getter: it parks only to let the getter run first. */
-  private handed = false;
+  private declare handed: boolean;
+  // Set in the constructor, not parameter properties (see Wait in op.ts).
+  private declare readonly q: Queue<T>;
+  declare readonly item: T;
 
-  constructor(
-    private readonly q: Queue<T>,
-    readonly item: T,
-    block: boolean,
-    timeout: number | null | undefined,
-  ) {
+  constructor(q: Queue<T>, item: T, block: boolean, timeout: number | null | undefined) {
     super();
+    this.handed = false;
+    this.q = q;
+    this.item = item;
     if (!block) this._timeoutMs = 0;
     else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'put({ timeout })'); // checked by timeoutOption
   }
