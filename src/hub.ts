@@ -16,7 +16,7 @@ import { checkBoolean, checkSeconds, describeValue } from './arg-checks.js';
 import { contextOf } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
-import { Op, opTracking, safeDescribe, toOp, untrack, Wait } from './op.js';
+import { hasUnstarted, Op, opTracking, safeDescribe, takeUnstarted, toOp, untrack, Wait } from './op.js';
 import { generatorFunctions, generatorNext, isSharedGenerator, MANY } from './generator-prototype.js';
 import { holdsProcess } from './keep-alive.js';
 import { nodeQueueMicrotask, nodeSetImmediate, now, realNow } from './originals.js';
@@ -582,7 +582,7 @@ function step(g: Greenlet): void {
     const y = r.value;
     // An interruption postponed while the greenlet ran, or an Op it made and forgot, is
     // thrown at this yield instead of suspending.
-    if ((g._flags & F_PENDING) !== 0 || opTracking.list.length !== 0) {
+    if ((g._flags & F_PENDING) !== 0 || opTracking.last !== null || opTracking.list.length !== 0) {
       // `yield op` (without *) hands the op itself to the hub to start: it is not dropped.
       if (y instanceof Op) untrack(y);
       const err = (g._flags & F_PENDING) !== 0 ? takePending(g) : undefined;
@@ -796,7 +796,7 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
     // `await`s on later microtasks, after this greenlet parks. They follow top-level code's
     // rule (reported before the next turn if never started); left in the list they were
     // blamed on, and thrown into, whichever greenlet switched next.
-    if (opTracking.list.length !== 0) handOpsToOutside();
+    if (hasUnstarted()) handOpsToOutside();
     // (a getter `then` that throws escapes to stepFailed, which fails this greenlet)
     g._it = RETURN_RESUMED;
     parkOnThenable(g, r as PromiseLike<unknown>);
@@ -809,7 +809,7 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
 const EMPTY_ARGS: unknown[] = [];
 
 function finish(g: Greenlet, value: unknown, failed: boolean): void {
-  if (opTracking.list.length !== 0) {
+  if (hasUnstarted()) {
     const dropped = droppedError(g);
     // Its own exception comes first; the forgotten Op is still said, on the error stream.
     if (dropped !== undefined && failed) writeReport(`geventjs: ${dropped.message}\n`);
@@ -865,14 +865,13 @@ function parkOnThenable(g: Greenlet, p: PromiseLike<unknown>): void {
  * every Op: a dropped `Queue.put()` or `Pool.spawn()` would otherwise silently do nothing.
  */
 function droppedError(g: Greenlet): DroppedOpError | undefined {
-  const list = opTracking.list;
-  if (list.length === 0) return undefined;
+  if (!hasUnstarted()) return undefined;
+  const list = takeUnstarted();
   const parts: string[] = [];
   for (const op of list) {
     const name = safeDescribe(op);
     parts.push(droppedText(op, name, `in ${safeName(g)}`, `write \`${op.mustYield ? 'yield' : 'yield*'} ${name}\``));
   }
-  list.length = 0;
   return new DroppedOpError(parts.join('\n'));
 }
 
@@ -923,10 +922,9 @@ const MAX_OUTSIDE_DEFERRALS = 10;
 
 /** Moves the Ops the current step made to the "made outside any greenlet" set. */
 function handOpsToOutside(): void {
-  const list = opTracking.list;
+  const list = takeUnstarted();
   if (opTracking.outside.size === 0) scheduleOutsideCheck();
   for (const op of list) opTracking.outside.add(op);
-  list.length = 0;
 }
 
 function scheduleOutsideCheck(): void {

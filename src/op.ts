@@ -29,7 +29,8 @@ export const PARK: unique symbol = Symbol('geventjs.park') as never;
 /**
  * Bookkeeping for "forgot yield*": every Op created while a greenlet runs is listed here until
  * it starts; the hub reports what is left when that greenlet next parks or ends. The common
- * case (created, then started at once) pushes and pops the same slot. Ops made outside any
+ * case (created, then started at once) fills and empties the one `last` slot; `list` holds
+ * the older ones only while more than one is outstanding (no array traffic per Op). Ops made outside any
  * greenlet go to `outside`, which the hub checks once the current turn of the event loop
  * (and the greenlets it woke) has run: `await op` starts an Op within that turn.
  */
@@ -38,6 +39,9 @@ export const opTracking = {
   active: false,
   /** Record creation stacks (config.debug): too dear for the hot path otherwise. */
   debug: false,
+  /** The newest Op made in this step and not yet started, or null. */
+  last: null as Op<unknown> | null,
+  /** Older unstarted Ops of this step, oldest first (all made before `last`). */
   list: [] as Op<unknown>[],
   /**
    * Ops made outside any greenlet, not yet started. A Set: top-level code may make thousands
@@ -60,8 +64,11 @@ export const opTracking = {
  * track(SLEEP0); // a shared Op handed out again is listed again
  */
 export function track(op: Op<unknown>): void {
-  if (opTracking.active) opTracking.list.push(op);
-  else {
+  if (opTracking.active) {
+    const prev = opTracking.last;
+    if (prev !== null) opTracking.list.push(prev);
+    opTracking.last = op;
+  } else {
     if (opTracking.outside.size === 0 && opTracking.checkOutside !== null) opTracking.checkOutside();
     opTracking.outside.add(op);
   }
@@ -76,6 +83,10 @@ export function track(op: Op<unknown>): void {
  * const op = new JoinWait(g); untrack(op); return op; // `g.kill()` without yield* is fine
  */
 export function untrack(op: Op<unknown>): void {
+  if (opTracking.last === op) {
+    opTracking.last = null;
+    return;
+  }
   const list = opTracking.list;
   const n = list.length;
   if (n !== 0) {
@@ -90,6 +101,30 @@ export function untrack(op: Op<unknown>): void {
     }
   }
   if (opTracking.outside.size !== 0) opTracking.outside.delete(op);
+}
+
+/**
+ * @internal True when the running step made an Op it has not started yet.
+ *
+ * @example
+ * if (hasUnstarted()) report(takeUnstarted());
+ */
+export function hasUnstarted(): boolean {
+  return opTracking.last !== null || opTracking.list.length !== 0;
+}
+
+/**
+ * @internal The running step's unstarted Ops, oldest first, and forgets them.
+ *
+ * @example
+ * for (const op of takeUnstarted()) outside.add(op);
+ */
+export function takeUnstarted(): Op<unknown>[] {
+  const ops = opTracking.list.slice();
+  if (opTracking.last !== null) ops.push(opTracking.last);
+  opTracking.list.length = 0;
+  opTracking.last = null;
+  return ops;
 }
 
 /**

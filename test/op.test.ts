@@ -19,6 +19,7 @@ import {
   Wait,
   wake,
 } from '../src/index.js';
+import { Queue } from '../src/queue.js';
 import { captureErrors } from './capture-errors.js';
 
 /** A Wait a test wakes by hand. */
@@ -384,6 +385,51 @@ describe('dropped Ops', () => {
     expect(g.exception).toBeInstanceOf(DroppedOpError);
     expect((g.exception as Error).message).toContain('myOp() was created in');
     expect(text).toBe(''); // the join observed the failure: it is the caller's, not printed
+  });
+
+  it('with several Ops outstanding, only the unstarted ones are reported, oldest first, whatever order the others start in', async () => {
+    const err = await run(function* () {
+      const a = opFrom(function* () { return 1; }, 'a()');
+      opFrom(function* () {}, 'b()'); // forgot yield*
+      const c = opFrom(function* () { return 3; }, 'c()');
+      opFrom(function* () {}, 'd()'); // forgot yield*
+      const e = opFrom(function* () { return 5; }, 'e()');
+      // Started newest first and out of order: each is found wherever it waits.
+      const got = [yield* e, yield* a, yield* c];
+      expect(got).toEqual([5, 1, 3]);
+      try {
+        yield* sleep(0);
+      } catch (x) {
+        return x;
+      }
+      return null;
+    });
+    expect(err).toBeInstanceOf(DroppedOpError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('b() was created in');
+    expect(msg).toContain('d() was created in');
+    expect(msg.indexOf('b() was created')).toBeLessThan(msg.indexOf('d() was created'));
+    for (const started of ['a()', 'c()', 'e()']) expect(msg).not.toContain(`${started} was created`);
+  });
+
+  it('an Op made and started at once after a forgotten one leaves only the forgotten one reported', async () => {
+    const err = await run(function* () {
+      const q = new Queue<number>();
+      q.put(1); // forgot yield*
+      yield* q.put(2); // made and started at once, behind the forgotten one
+      try {
+        yield* sleep(0);
+      } catch (x) {
+        return [x, q.qsize()] as const;
+      }
+      return null;
+    });
+    expect(err).not.toBeNull();
+    const [x, size] = err!;
+    expect(x).toBeInstanceOf(DroppedOpError);
+    expect((x as Error).message.match(/was created in/g)).toHaveLength(1);
+    expect((x as Error).message).toContain('Queue.put() was created in');
+    expect(size).toBe(1); // only the started put ran
   });
 
   it('doneOp is never reported', async () => {
