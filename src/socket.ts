@@ -417,7 +417,7 @@ export class GSocket {
       const v = this._tryRead(r);
       if (v !== PARK) {
         this._reader = null;
-        wake(r.g!, v);
+        wakeBeforeRunNow(r.g!, v); // the 'data' listener calls runNow() next; nothing here throws
       }
     }
     if (this._reader === null && this.buffered >= HIGH_WATER_MARK && !this.paused) {

@@ -321,7 +321,10 @@ describe('socket', () => {
     );
   }, 60_000);
 
-  it("a recv woken by 'data' runs inside the event, and no second (empty) hub turn is queued after it", async () => {
+  it.each([
+    ['recv', (c: GSocket) => c.recv(100)],
+    ['recvExactly (buffered bytes first)', (c: GSocket) => c.recvExactly(4)],
+  ])("a %s woken by 'data' runs inside the event, and no second (empty) hub turn is queued after it", async (name, read) => {
     let turns = 0;
     const previous = turnEndHook.fn;
     turnEndHook.fn = (readyEmpty) => {
@@ -333,9 +336,13 @@ describe('socket', () => {
         const [c, s, l] = yield* socketPair();
         let received = '';
         const reader = spawn(function* () {
-          received = (yield* c.recv(100)).toString();
+          received = (yield* read(c)).toString();
         });
         yield* sleep(0.01);
+        if (name !== 'recv') {
+          yield* s.sendall('pi'); // half of it: buffered, the reader waits on
+          while (c._ns.bytesRead < 2) yield* sleep(0.001);
+        }
         // Listens after the GSocket's own 'data' listener: sees what that one left behind. A
         // microtask queued here runs after any the hub queued during the event.
         let atEvent: [string, number] | null = null;
@@ -344,7 +351,7 @@ describe('socket', () => {
           atEvent = [received, turns];
           queueMicrotask(() => (extraTurns = turns - atEvent![1]));
         });
-        yield* s.sendall('ping');
+        yield* s.sendall(name === 'recv' ? 'ping' : 'ng');
         // Polled, not joined: a joiner woken inside the event would add a turn of its own.
         while (extraTurns < 0) yield* sleep(0.001);
         yield* reader.join();
