@@ -92,6 +92,27 @@ export function* runHandler(handle: (...args: any[]) => unknown, args: unknown[]
 }
 
 /**
+ * What `yield*` runs for a handler of any kind: a generator handler's own generator, so its
+ * greenlet resumes it directly instead of through one more delegating generator at every
+ * wake-up (per message on a busy connection); otherwise a generator that waits for a
+ * promise the handler returned. The handler is called now.
+ *
+ * @example
+ * yield* handlerSteps(handle, sock, address);
+ */
+export function handlerSteps(handle: (...args: any[]) => unknown, ...args: unknown[]): Iterable<unknown, void, unknown> {
+  const r = handle(...args) as any;
+  if (r !== null && typeof r === 'object' && typeof r.next === 'function' && typeof r[Symbol.iterator] === 'function') {
+    return r as Iterable<unknown, void, unknown>;
+  }
+  return awaitResult(r);
+}
+
+function* awaitResult(r: any): Generator<unknown, void, unknown> {
+  if (r !== null && typeof r === 'object' && typeof r.then === 'function') yield r;
+}
+
+/**
  * Checks `{ spawn }`: a size makes a Pool of that size (as gevent), a Pool is used as is;
  * a size or a Pool of 0 is refused (it would never run a handler).
  *

@@ -29,7 +29,7 @@ import {
   finishHandlers,
   NODE_DEFAULT_BACKLOG,
   reportLine,
-  runHandler,
+  handlerSteps,
   type SpawnPool,
   StateWait,
   wakeAll,
@@ -86,7 +86,7 @@ const PEER_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
  */
 function* serveConnection(handle: StreamHandler, sock: GSocket, address: Address): Generator<unknown, void, unknown> {
   try {
-    yield* runHandler(handle, [sock, address]);
+    yield* handlerSteps(handle, sock, address);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException | null)?.code;
     if (typeof code !== 'string' || !PEER_ERRORS.has(code)) throw e;

@@ -21,7 +21,7 @@ import { ConcurrentObjectUseError } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { holdProcess, releaseProcess } from './keep-alive.js';
-import { runNow, wake, wakeError } from './hub.js';
+import { runNow, wake, wakeBeforeRunNow, wakeError } from './hub.js';
 import { Op, opFrom, PARK, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 
@@ -371,7 +371,13 @@ export class GSocket {
     // Each handler runs the greenlet it woke before returning (runNow): a reader resumes
     // inside the 'data' event rather than one microtask hop later.
     ns.on('data', (chunk: Buffer) => {
-      this.onData(chunk);
+      const r = this._reader;
+      // The hot path: a recv() waits on an empty buffer and the chunk fits: hand it over
+      // whole, and run it here (no microtask queued for a drain runNow() makes at once).
+      if (r !== null && this.buffered === 0 && r.kind === RECV && chunk.length <= r.n) {
+        this._reader = null;
+        wakeBeforeRunNow(r.g!, chunk);
+      } else this.onData(chunk);
       runNow();
     });
     ns.on('end', () => this.onEnd());
@@ -404,13 +410,6 @@ export class GSocket {
   }
 
   private onData(chunk: Buffer): void {
-    const r0 = this._reader;
-    // The hot path: a recv() waits on an empty buffer and the chunk fits: hand it over whole.
-    if (r0 !== null && this.buffered === 0 && r0.kind === RECV && chunk.length <= r0.n) {
-      this._reader = null;
-      wake(r0.g!, chunk);
-      return;
-    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const r = this._reader;
@@ -418,7 +417,7 @@ export class GSocket {
       const v = this._tryRead(r);
       if (v !== PARK) {
         this._reader = null;
-        wake(r.g!, v);
+        wakeBeforeRunNow(r.g!, v); // the 'data' listener calls runNow() next; nothing here throws
       }
     }
     if (this._reader === null && this.buffered >= HIGH_WATER_MARK && !this.paused) {

@@ -70,6 +70,30 @@ describe('StreamServer', () => {
     expect(server.closed).toBe(true);
   });
 
+  it("a generator handler is resumed by its connection's greenlet directly, through no wrapper generator per wake-up", async () => {
+    let stack = '';
+    const server = new StreamServer(['127.0.0.1', 0], function* handlerUnderTest(sock) {
+      yield* sock.recv(10); // resumed by the hub: the stack below is what every wake-up goes through
+      stack = new Error('where').stack ?? '';
+      yield* sock.sendall('ok');
+    });
+    const reply = await run(function* () {
+      yield* server.start();
+      const c = yield* createConnection(['127.0.0.1', server.serverPort]);
+      yield* c.sendall('x');
+      const r = (yield* c.recv(10)).toString();
+      c.close();
+      yield* server.stop();
+      return r;
+    });
+    expect(reply).toBe('ok');
+    // Generator frames, without the '.next' entries V8 lists for each resume.
+    const frames = stack.split('\n').slice(1).map((l) => l.trim().split(' ')[1]).filter((f) => !f?.endsWith('.next'));
+    const at = frames.findIndex((f) => f?.includes('handlerUnderTest'));
+    // Right under the handler: the greenlet's own body (socket closed in its finally).
+    expect([at >= 0, frames[at + 1]?.replace(/^.*\./, '')]).toEqual([true, 'serveConnection']);
+  });
+
   it('holds 1,000 concurrent connections and ends with no handler left', async () => {
     const server = new StreamServer(['127.0.0.1', 0], echo);
     await server.start();

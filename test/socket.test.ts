@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConcurrentObjectUseError, GreenletExit, run, sleep, spawn, Timeout } from '../src/index.js';
+import { turnEndHook } from '../src/hub.js';
 import { untrack } from '../src/op.js';
 import {
   BlockingIOError,
@@ -319,6 +320,51 @@ describe('socket', () => {
       { numRuns: 25 },
     );
   }, 60_000);
+
+  it.each([
+    ['recv', (c: GSocket) => c.recv(100)],
+    ['recvExactly (buffered bytes first)', (c: GSocket) => c.recvExactly(4)],
+  ])("a %s woken by 'data' runs inside the event, and no second (empty) hub turn is queued after it", async (name, read) => {
+    let turns = 0;
+    const previous = turnEndHook.fn;
+    turnEndHook.fn = (readyEmpty) => {
+      turns++;
+      previous?.(readyEmpty);
+    };
+    try {
+      const seen = await run(function* () {
+        const [c, s, l] = yield* socketPair();
+        let received = '';
+        const reader = spawn(function* () {
+          received = (yield* read(c)).toString();
+        });
+        yield* sleep(0.01);
+        if (name !== 'recv') {
+          yield* s.sendall('pi'); // half of it: buffered, the reader waits on
+          while (c._ns.bytesRead < 2) yield* sleep(0.001);
+        }
+        // Listens after the GSocket's own 'data' listener: sees what that one left behind. A
+        // microtask queued here runs after any the hub queued during the event.
+        let atEvent: [string, number] | null = null;
+        let extraTurns = -1;
+        c._ns.once('data', () => {
+          atEvent = [received, turns];
+          queueMicrotask(() => (extraTurns = turns - atEvent![1]));
+        });
+        yield* s.sendall(name === 'recv' ? 'ping' : 'ng');
+        // Polled, not joined: a joiner woken inside the event would add a turn of its own.
+        while (extraTurns < 0) yield* sleep(0.001);
+        yield* reader.join();
+        c.close();
+        s.close();
+        l.close();
+        return [(atEvent as [string, number] | null)?.[0], extraTurns];
+      });
+      expect(seen).toEqual(['ping', 0]);
+    } finally {
+      turnEndHook.fn = previous;
+    }
+  });
 
   it('a reader killed after bytes woke it but before it ran gives them back to the next recv', async () => {
     const got = await run(function* () {
