@@ -16,7 +16,7 @@ import { holdProcess, releaseProcess } from './keep-alive.js';
 import { Op, opFrom, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import type { Address } from './socket.js';
-import { checkAddress, checkHandle, checkSpawn, checkStopTimeout, finishHandlers, runHandler, type SpawnPool, StateWait, wakeAll } from './server-common.js';
+import { checkAddress, checkHandle, checkSpawn, checkStopTimeout, finishHandlers, runHandler, ServerLifecycle, type SpawnPool, StateWait, wakeAll } from './server-common.js';
 
 /**
  * A datagram handler: `handle(data, [host, port])`.
@@ -131,7 +131,6 @@ function isGeneratorFunction(fn: unknown): boolean {
   return typeof fn === 'function' && Object.prototype.toString.call(fn) === '[object GeneratorFunction]';
 }
 
-type State = 'idle' | 'starting' | 'started' | 'stopping';
 
 /**
  * A UDP server (gevent's DatagramServer): `handle(data, address)` runs in a new greenlet (or a
@@ -148,10 +147,9 @@ export class DatagramServer {
   readonly handlers = new Set<Greenlet<any>>();
   private sock: dgram.Socket | null = null;
   private _address: Address = ['', 0];
-  private state: State = 'idle';
+  private readonly life = new ServerLifecycle();
   private _closed = false;
   private generation = 0;
-  private readonly stateLot = new ParkingLot<StateWait>();
   private readonly pool: SpawnPool | null;
   private readonly recvBufferSize: number | undefined;
   /** Datagrams read but not yet given to a pool slot (bounded by INBOX_LIMIT). */
@@ -190,17 +188,12 @@ export class DatagramServer {
 
   /** True while the server is started (between `start()` and `stop()`). */
   get started(): boolean {
-    return this.state === 'started';
+    return this.life.state === 'started';
   }
 
   /** True once `stop()` was called (until a new `start()`). */
   get closed(): boolean {
     return this._closed;
-  }
-
-  private setState(s: State): void {
-    this.state = s;
-    wakeAll(this.stateLot);
   }
 
   /**
@@ -215,18 +208,14 @@ export class DatagramServer {
   }
 
   private *startOnce(): Generator<unknown, void, unknown> {
-    for (;;) {
-      if (this.state === 'started') return;
-      if (this.state === 'idle') break;
-      yield* new StateWait(this.stateLot, () => this.state === 'started' || this.state === 'idle', 'DatagramServer.start() (another start or stop is under way)');
-    }
-    this.setState('starting');
+    if ((yield* this.life.settled('DatagramServer.start() (another start or stop is under way)')) === 'started') return;
+    this.life.set('starting');
     let ok = false;
     try {
       yield* this.bind();
       ok = true;
     } finally {
-      this.setState(ok ? 'started' : 'idle');
+      this.life.set(ok ? 'started' : 'idle');
     }
     this._closed = false;
   }
@@ -294,10 +283,10 @@ export class DatagramServer {
         const [data, address] = this.inbox.shift()!;
         const g = yield* pool!.spawn(runHandler, this.handle, [data, address]);
         this.track(g);
-        if (this.inbox.length === 0 && this.state === 'started') this.setReading(true);
+        if (this.inbox.length === 0 && this.life.state === 'started') this.setReading(true);
       }
     } finally {
-      if (this.state === 'started') {
+      if (this.life.state === 'started') {
         spawn(function* (server: DatagramServer) {
           yield* server.stop();
         }, this);
@@ -349,7 +338,7 @@ export class DatagramServer {
         yield* this.start();
         const gen = this.generation;
         try {
-          yield* new StateWait(this.stateLot, () => this.generation !== gen, 'DatagramServer.serveForever()');
+          yield* new StateWait(this.life.lot, () => this.generation !== gen, 'DatagramServer.serveForever()');
         } finally {
           if (this.generation === gen) {
             const stopper = spawn(function* (server: DatagramServer) {
@@ -379,12 +368,8 @@ export class DatagramServer {
   }
 
   private *stopOnce(timeout: number | null): Generator<unknown, void, unknown> {
-    for (;;) {
-      if (this.state === 'idle') return;
-      if (this.state === 'started') break;
-      yield* new StateWait(this.stateLot, () => this.state === 'started' || this.state === 'idle', 'DatagramServer.stop() (a start or stop is under way)');
-    }
-    this.setState('stopping');
+    if ((yield* this.life.settled('DatagramServer.stop() (a start or stop is under way)')) === 'idle') return;
+    this.life.set('stopping');
     this._closed = true;
     const sock = this.sock!;
     try {
@@ -399,7 +384,7 @@ export class DatagramServer {
       this.sock = null;
       closeQuietly(sock);
       this.generation++;
-      this.setState('idle');
+      this.life.set('idle');
     }
   }
 }

@@ -76,6 +76,37 @@ export function wakeAll(lot: ParkingLot<StateWait>): void {
   for (let w = lot.shift(); w !== null; w = lot.shift()) wake(w.g!, undefined);
 }
 
+/** Where a server is in its life. */
+export type ServerState = 'idle' | 'starting' | 'started' | 'stopping';
+
+/**
+ * A server's state and the greenlets waiting for it to change: the one machine StreamServer
+ * and DatagramServer share, so that a second `start()` waits for the first, a `stop()` waits
+ * for a start under way, and `serveForever()` hears of every change.
+ *
+ * @example
+ * if ((yield* this.life.settled('StreamServer.start()')) === 'started') return;
+ * this.life.set('starting');
+ */
+export class ServerLifecycle {
+  state: ServerState = 'idle';
+  readonly lot = new ParkingLot<StateWait>();
+
+  /** Moves to `s` and wakes everyone waiting on a change (they check their condition again). */
+  set(s: ServerState): void {
+    this.state = s;
+    wakeAll(this.lot);
+  }
+
+  /** Waits while a start or a stop is under way; gives the state it settled in. */
+  *settled(what: string): Generator<unknown, 'idle' | 'started', unknown> {
+    while (this.state === 'starting' || this.state === 'stopping') {
+      yield* new StateWait(this.lot, () => this.state === 'started' || this.state === 'idle', what);
+    }
+    return this.state as 'idle' | 'started';
+  }
+}
+
 /**
  * Runs a handler of any kind (generator, plain or async function) to its end.
  *

@@ -31,6 +31,7 @@ import {
   reportLine,
   handlerSteps,
   type SpawnPool,
+  ServerLifecycle,
   StateWait,
   wakeAll,
 } from './server-common.js';
@@ -140,7 +141,6 @@ function ignoreError(): void {}
 /** Per address, how many workers-servers this process made: the key that pairs primary and worker. */
 const clusterKeys = new Map<string, number>();
 
-type State = 'idle' | 'starting' | 'started' | 'stopping';
 
 /**
  * A TCP server (gevent's StreamServer). `handle(socket, address)` runs in a new greenlet (or
@@ -169,13 +169,12 @@ export class StreamServer {
   private readonly stopTimeout: number | null;
   private readonly handleSignals: boolean;
   private readonly clusterKey: string;
-  private state: State = 'idle';
+  private readonly life = new ServerLifecycle();
   private _closed = false;
   private _address: Address = ['', 0];
   /** Bumped by every stop: serveForever() waits for its generation to end. */
   private generation = 0;
   private failure: Error | null = null;
-  private readonly stateLot = new ParkingLot<StateWait>();
   private nodeServer: net.Server | null = null;
   private listener: GListener | null = null;
   /** Accepted connections not yet read from (paused), waiting for the accept loop. */
@@ -233,7 +232,7 @@ export class StreamServer {
 
   /** True while the server is started (between `start()` and `stop()`). */
   get started(): boolean {
-    return this.state === 'started';
+    return this.life.state === 'started';
   }
 
   /** True once `stop()` was called (until a new `start()`). */
@@ -265,11 +264,6 @@ export class StreamServer {
     return this.workers > 0 && cluster.isWorker;
   }
 
-  private setState(s: State): void {
-    this.state = s;
-    wakeAll(this.stateLot);
-  }
-
   /**
    * Binds (if given an address) and starts accepting connections. With `workers`, the
    * primary forks them and finishes once each one's server listens (or raises its error).
@@ -284,12 +278,8 @@ export class StreamServer {
   }
 
   private *startOnce(): Generator<unknown, void, unknown> {
-    for (;;) {
-      if (this.state === 'started') return;
-      if (this.state === 'idle') break;
-      yield* new StateWait(this.stateLot, () => this.state === 'started' || this.state === 'idle', 'StreamServer.start() (another start or stop is under way)');
-    }
-    this.setState('starting');
+    if ((yield* this.life.settled('StreamServer.start() (another start or stop is under way)')) === 'started') return;
+    this.life.set('starting');
     this.failure = null;
     let ok = false;
     try {
@@ -298,7 +288,7 @@ export class StreamServer {
       ok = true;
     } finally {
       if (!ok) this.undoStart();
-      this.setState(ok ? 'started' : 'idle');
+      this.life.set(ok ? 'started' : 'idle');
     }
     this._closed = false;
     if (this.workers > 0 && this.handleSignals) this.installSignalHandlers();
@@ -365,7 +355,7 @@ export class StreamServer {
     const arbiter = new WorkerArbiter(this.clusterKey, this.workers);
     arbiter.whenGivenUp((e) => {
       this.failure = e;
-      wakeAll(this.stateLot);
+      wakeAll(this.life.lot);
     });
     // After stop(), the workers bind the port the server had (as a single process does).
     const port = yield* arbiter.start([this.bindAddress[0], this._address[1] || this.bindAddress[1]]);
@@ -383,7 +373,7 @@ export class StreamServer {
     try {
       yield* new StateWait(this.acceptorLot, () => false, 'StreamServer cluster primary (its workers accept)');
     } finally {
-      if (this.state === 'started') {
+      if (this.life.state === 'started') {
         spawn(function* (server: StreamServer) {
           yield* server.stop({ timeout: server.stopTimeout });
         }, this);
@@ -403,7 +393,7 @@ export class StreamServer {
 
   private onConnection(ns: net.Socket): void {
     ns.on('error', ignoreError); // a reset while it waits is seen by its handler's first read
-    if (this.state !== 'started' && this.state !== 'starting') {
+    if (this.life.state !== 'started' && this.life.state !== 'starting') {
       ns.destroy();
       return;
     }
@@ -436,14 +426,14 @@ export class StreamServer {
         this.track(g);
       }
     } catch (e) {
-      if (this.state === 'stopping' || this.state === 'idle') return; // the listener closed under us
+      if (this.life.state === 'stopping' || this.life.state === 'idle') return; // the listener closed under us
       throw e;
     } finally {
       this.held?.close();
       this.held = null;
       // Killed from outside (shutdown() kills every greenlet but the run() roots): a server
       // with no accept loop must not stay open, so it stops, and serveForever() returns.
-      if (this.state === 'started') {
+      if (this.life.state === 'started') {
         spawn(function* (server: StreamServer) {
           yield* server.stop({ timeout: server.stopTimeout });
         }, this);
@@ -476,7 +466,7 @@ export class StreamServer {
     yield* this.start();
     const gen = this.generation;
     try {
-      yield* new StateWait(this.stateLot, () => this.generation !== gen || this.failure !== null, 'StreamServer.serveForever()');
+      yield* new StateWait(this.life.lot, () => this.generation !== gen || this.failure !== null, 'StreamServer.serveForever()');
       if (this.failure !== null) throw this.failure;
     } finally {
       if (this.generation === gen) {
@@ -506,12 +496,8 @@ export class StreamServer {
   }
 
   private *stopOnce(timeout: number | null): Generator<unknown, void, unknown> {
-    for (;;) {
-      if (this.state === 'idle') return;
-      if (this.state === 'started') break;
-      yield* new StateWait(this.stateLot, () => this.state === 'started' || this.state === 'idle', 'StreamServer.stop() (a start or stop is under way)');
-    }
-    this.setState('stopping');
+    if ((yield* this.life.settled('StreamServer.stop() (a start or stop is under way)')) === 'idle') return;
+    this.life.set('stopping');
     this._closed = true;
     const userListener = this.listener;
     try {
@@ -527,7 +513,7 @@ export class StreamServer {
       this.acceptor?.kill({ block: false });
       for (const f of this.cleanups.splice(0)) f();
       this.generation++;
-      this.setState('idle');
+      this.life.set('idle');
       if (this.isWorkerOfCluster && cluster.worker!.isConnected()) cluster.worker!.disconnect();
     }
   }
