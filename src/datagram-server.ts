@@ -16,7 +16,7 @@ import { holdProcess, releaseProcess } from './keep-alive.js';
 import { Op, opFrom, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import type { Address } from './socket.js';
-import { checkAddress, checkHandle, checkSpawn, checkStopTimeout, finishHandlers, runHandler, ServerLifecycle, type SpawnPool, StateWait, wakeAll } from './server-common.js';
+import { checkAddress, checkHandle, checkSpawn, checkStopTimeout, finishHandlers, runHandler, BindWait, ServerLifecycle, type SpawnPool, StateWait, wakeAll } from './server-common.js';
 
 /**
  * A datagram handler: `handle(data, [host, port])`.
@@ -66,40 +66,6 @@ class SendtoWait extends Wait<number> {
 
   override describe(): string {
     return `DatagramServer.sendto(${this.address[0]}:${this.address[1]})`;
-  }
-}
-
-/** Waits for the socket to be bound; a greenlet interrupted meanwhile closes it. */
-class BindWait extends Wait<void> {
-  constructor(
-    private readonly sock: dgram.Socket,
-    private readonly address: Address,
-  ) {
-    super();
-  }
-
-  park(g: Greenlet): void {
-    const [host, port] = this.address;
-    const onError = (e: NodeJS.ErrnoException) => {
-      if (g._wait !== this) return;
-      if (e.code === 'EADDRINUSE') {
-        e.message = `DatagramServer.start(): address ${host || '*'}:${port} is already in use (EADDRINUSE); stop the other server or pick another port (0 lets the OS choose)`;
-      }
-      wakeError(g, e);
-    };
-    this.sock.once('error', onError);
-    this.sock.bind(port, host || undefined, () => {
-      this.sock.removeListener('error', onError);
-      if (g._wait === this) wake(g, undefined);
-    });
-  }
-
-  override cancel(): void {
-    closeQuietly(this.sock);
-  }
-
-  override undo(): void {
-    closeQuietly(this.sock);
   }
 }
 
@@ -223,7 +189,8 @@ export class DatagramServer {
   private *bind(): Generator<unknown, void, unknown> {
     const [host, bindPort] = this.bindAddress;
     const sock = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: this.recvBufferSize });
-    yield* new BindWait(sock, [host, this._address[1] || bindPort]);
+    const port = this._address[1] || bindPort;
+    yield* new BindWait('DatagramServer.start()', sock, [host, port], (done) => sock.bind(port, host || undefined, done), () => closeQuietly(sock));
     holdProcess(sock);
     sock.once('close', () => releaseProcess(sock));
     sock.on('error', () => {}); // ICMP errors from sendto surface in its callback

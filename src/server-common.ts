@@ -7,7 +7,7 @@
  */
 import type { Greenlet } from './greenlet.js';
 import { describeValue } from './arg-checks.js';
-import { config, getcurrent, wake } from './hub.js';
+import { config, getcurrent, wake, wakeError } from './hub.js';
 import { Op, PARK, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { Pool } from './pool.js';
@@ -74,6 +74,54 @@ export class StateWait extends Wait<void> {
  */
 export function wakeAll(lot: ParkingLot<StateWait>): void {
   for (let w = lot.shift(); w !== null; w = lot.shift()) wake(w.g!, undefined);
+}
+
+/**
+ * Waits for a server's socket to listen (TCP) or bind (UDP), the one wait both servers' start()
+ * share: `begin(done)` starts the listen or bind, the socket's 'error' fails the wait (an
+ * EADDRINUSE message names the fix), and a greenlet interrupted meanwhile closes the socket.
+ *
+ * @example
+ * yield* new BindWait('StreamServer.start()', server, [host, port], (done) => server.listen(port, host, done), () => server.close());
+ */
+export class BindWait extends Wait<void> {
+  constructor(
+    private readonly what: string,
+    private readonly socket: NodeJS.EventEmitter,
+    private readonly address: Address,
+    private readonly begin: (done: () => void) => void,
+    private readonly close: () => void,
+  ) {
+    super();
+  }
+
+  park(g: Greenlet): void {
+    const [host, port] = this.address;
+    const onError = (e: NodeJS.ErrnoException) => {
+      if (g._wait !== this) return;
+      if (e.code === 'EADDRINUSE') {
+        e.message = `${this.what}: address ${host || '*'}:${port} is already in use (EADDRINUSE); stop the other server or pick another port (0 lets the OS choose)`;
+      }
+      wakeError(g, e);
+    };
+    this.socket.once('error', onError);
+    this.begin(() => {
+      this.socket.removeListener('error', onError);
+      if (g._wait === this) wake(g, undefined);
+    });
+  }
+
+  override cancel(): void {
+    this.close();
+  }
+
+  override undo(): void {
+    this.close();
+  }
+
+  override describe(): string {
+    return `${this.what} (bind ${this.address[0]}:${this.address[1]})`;
+  }
 }
 
 /** Where a server is in its life. */

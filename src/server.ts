@@ -31,6 +31,7 @@ import {
   reportLine,
   handlerSteps,
   type SpawnPool,
+  BindWait,
   ServerLifecycle,
   StateWait,
   wakeAll,
@@ -94,45 +95,6 @@ function* serveConnection(handle: StreamHandler, sock: GSocket, address: Address
     reportLine(`StreamServer handler for ${address[0]}:${address[1]} ended: the peer ${code === 'EPIPE' ? 'stopped reading (EPIPE)' : `dropped the connection (${code})`}`);
   } finally {
     sock.close();
-  }
-}
-
-/** Waits for a Node server to listen; a greenlet interrupted meanwhile closes it. */
-class ListenWait extends Wait<void> {
-  constructor(
-    private readonly server: net.Server,
-    private readonly address: Address,
-    private readonly backlog: number | undefined,
-  ) {
-    super();
-  }
-
-  park(g: Greenlet): void {
-    const [host, port] = this.address;
-    const onError = (e: NodeJS.ErrnoException) => {
-      if (g._wait !== this) return;
-      if (e.code === 'EADDRINUSE') {
-        e.message = `StreamServer.start(): address ${host || '*'}:${port} is already in use (EADDRINUSE); stop the other server or pick another port (0 lets the OS choose)`;
-      }
-      wakeError(g, e);
-    };
-    this.server.once('error', onError);
-    this.server.listen({ host: host || undefined, port, backlog: this.backlog }, () => {
-      this.server.removeListener('error', onError);
-      if (g._wait === this) wake(g, undefined);
-    });
-  }
-
-  override cancel(): void {
-    this.server.close();
-  }
-
-  override undo(): void {
-    this.server.close();
-  }
-
-  override describe(): string {
-    return `StreamServer.start() (listen on ${this.address[0]}:${this.address[1]})`;
   }
 }
 
@@ -324,7 +286,8 @@ export class StreamServer {
     // After stop(), start() binds the port it had (gevent); a replacement worker the cluster's.
     const port = this.isWorkerOfCluster ? (inheritedPort(this.clusterKey) ?? bindPort) : this._address[1] || bindPort;
     try {
-      yield* new ListenWait(server, [host, port], this.backlog);
+      const backlog = this.backlog;
+      yield* new BindWait('StreamServer.start()', server, [host, port], (done) => server.listen({ host: host || undefined, port, backlog }, done), () => server.close());
     } catch (e) {
       if (this.isWorkerOfCluster) yield* tellPrimary(this.clusterKey, { event: 'error', code: (e as NodeJS.ErrnoException).code, message: (e as Error).message });
       throw e;
