@@ -4,6 +4,23 @@
  */
 
 /**
+ * The base of geventjs's own error types: a `name` and a stable, documented `code` (Node style:
+ * compare `e.code`, which survives bundling and realms, rather than the class).
+ *
+ * @example
+ * try { q.getNowait(); } catch (e) { if (e instanceof GeventjsError && e.code === 'GEVENTJS_EMPTY') { ... } }
+ */
+export class GeventjsError<C extends string = string> extends Error {
+  /** Stable, documented error code (Node style). */
+  declare code: C;
+  constructor(message: string, name: string, code: C) {
+    super(message);
+    this.name = name;
+    this.code = code;
+  }
+}
+
+/**
  * Thrown into a greenlet by `kill()` when no other exception is given. A greenlet that ends
  * with it counts as successful, and the instance becomes its `value` (as in gevent).
  *
@@ -13,13 +30,9 @@
  * g.successful(); // true
  * g.value instanceof GreenletExit; // true
  */
-export class GreenletExit extends Error {
-  /** Stable, documented error code (Node style). */
-  declare code: 'GEVENTJS_GREENLET_EXIT';
+export class GreenletExit extends GeventjsError<'GEVENTJS_GREENLET_EXIT'> {
   constructor(message = 'GreenletExit') {
-    super(message);
-    this.name = 'GreenletExit';
-    this.code = 'GEVENTJS_GREENLET_EXIT';
+    super(message, 'GreenletExit', 'GEVENTJS_GREENLET_EXIT');
   }
 }
 
@@ -30,13 +43,9 @@ export class GreenletExit extends Error {
  * @example
  * await run(function* () { yield* new Event().wait(); }); // rejects with LoopExit
  */
-export class LoopExit extends Error {
-  /** Stable, documented error code (Node style). */
-  declare code: 'GEVENTJS_LOOP_EXIT';
+export class LoopExit extends GeventjsError<'GEVENTJS_LOOP_EXIT'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'LoopExit';
-    this.code = 'GEVENTJS_LOOP_EXIT';
+    super(message, 'LoopExit', 'GEVENTJS_LOOP_EXIT');
   }
 }
 
@@ -47,13 +56,9 @@ export class LoopExit extends Error {
  * @example
  * // greenlet A: yield* sock.recv(10); greenlet B at the same time: yield* sock.recv(10) -> throws
  */
-export class ConcurrentObjectUseError extends Error {
-  /** Stable, documented error code (Node style). */
-  declare code: 'GEVENTJS_CONCURRENT_OBJECT_USE';
+export class ConcurrentObjectUseError extends GeventjsError<'GEVENTJS_CONCURRENT_OBJECT_USE'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ConcurrentObjectUseError';
-    this.code = 'GEVENTJS_CONCURRENT_OBJECT_USE';
+    super(message, 'ConcurrentObjectUseError', 'GEVENTJS_CONCURRENT_OBJECT_USE');
   }
 }
 
@@ -64,13 +69,9 @@ export class ConcurrentObjectUseError extends Error {
  * @example
  * spawn(function* () { execSync('ls'); yield* sleep(0); }); // throws DroppedOpError at the sleep
  */
-export class DroppedOpError extends Error {
-  /** Stable, documented error code (Node style). */
-  declare code: 'GEVENTJS_DROPPED_OP';
+export class DroppedOpError extends GeventjsError<'GEVENTJS_DROPPED_OP'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'DroppedOpError';
-    this.code = 'GEVENTJS_DROPPED_OP';
+    super(message, 'DroppedOpError', 'GEVENTJS_DROPPED_OP');
   }
 }
 
@@ -85,12 +86,8 @@ export class DroppedOpError extends Error {
  *   try { yield* serveForever(); } catch (e) { if (e instanceof KeyboardInterrupt) console.log('bye'); }
  * });
  */
-export class KeyboardInterrupt extends Error {
-  /** Stable, documented error code (Node style). */
-  declare code: 'GEVENTJS_KEYBOARD_INTERRUPT';
+export class KeyboardInterrupt extends GeventjsError<'GEVENTJS_KEYBOARD_INTERRUPT'> {
   constructor(message = 'KeyboardInterrupt') {
-    super(message);
-    this.name = 'KeyboardInterrupt';
-    this.code = 'GEVENTJS_KEYBOARD_INTERRUPT';
+    super(message, 'KeyboardInterrupt', 'GEVENTJS_KEYBOARD_INTERRUPT');
   }
 }

@@ -18,5 +18,5 @@ export { formatRunInfo, printRunInfo } from './run-info.js';
 export { getcurrent, config, wake, wakeError } from './hub.js';
 export { Op, Wait, opFrom, doneOp, toOp, PARK } from './op.js';
 export { ParkingLot, type Waiter } from './parking-lot.js';
-export { GreenletExit, LoopExit, ConcurrentObjectUseError, DroppedOpError, KeyboardInterrupt } from './errors.js';
+export { GeventjsError, GreenletExit, LoopExit, ConcurrentObjectUseError, DroppedOpError, KeyboardInterrupt } from './errors.js';
 export * as monkey from './monkey.js';

@@ -14,6 +14,7 @@ import { F_PENDING, getcurrent, wake } from './hub.js';
 import { Op, PARK, untrack, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { inspect } from 'node:util';
+import { GeventjsError } from './errors.js';
 
 /**
  * Thrown by `get` when the queue stays empty (`block: false`, `getNowait`, or the timeout).
@@ -21,13 +22,9 @@ import { inspect } from 'node:util';
  * @example
  * try { q.getNowait(); } catch (e) { if (!(e instanceof Empty)) throw e; }
  */
-export class Empty extends Error {
-  /** Stable, documented error code (Node style). */
-  declare code: 'GEVENTJS_EMPTY';
+export class Empty extends GeventjsError<'GEVENTJS_EMPTY'> {
   constructor(message = 'the queue is empty') {
-    super(message);
-    this.name = 'Empty';
-    this.code = 'GEVENTJS_EMPTY';
+    super(message, 'Empty', 'GEVENTJS_EMPTY');
   }
 }
 
@@ -37,13 +34,9 @@ export class Empty extends Error {
  * @example
  * try { q.putNowait(x); } catch (e) { if (!(e instanceof Full)) throw e; }
  */
-export class Full extends Error {
-  /** Stable, documented error code (Node style). */
-  declare code: 'GEVENTJS_FULL';
+export class Full extends GeventjsError<'GEVENTJS_FULL'> {
   constructor(message = 'the queue is full') {
-    super(message);
-    this.name = 'Full';
-    this.code = 'GEVENTJS_FULL';
+    super(message, 'Full', 'GEVENTJS_FULL');
   }
 }
 

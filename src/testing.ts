@@ -20,6 +20,7 @@ import { hubIsIdle, timers, turnEndHook } from './hub.js';
 import { type Op, Wait } from './op.js';
 import { _swapClock, nodeClearTimeout, nodeSetImmediate, nodeSetTimeout, now } from './originals.js';
 import type { TimerEntry } from './timer-heap.js';
+import { GeventjsError } from './errors.js';
 
 /**
  * Thrown by `VirtualClock.run()` when another virtual clock is already running in this thread.
@@ -27,14 +28,9 @@ import type { TimerEntry } from './timer-heap.js';
  * @example
  * try { await clock.run(main); } catch (e) { if (e instanceof VirtualClockError) console.log(e.code); }
  */
-export class VirtualClockError extends Error {
-  /** Stable, documented error code (Node style). */
-  declare code: 'GEVENTJS_CLOCK_IN_USE';
-
+export class VirtualClockError extends GeventjsError<'GEVENTJS_CLOCK_IN_USE'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'VirtualClockError';
-    this.code = 'GEVENTJS_CLOCK_IN_USE';
+    super(message, 'VirtualClockError', 'GEVENTJS_CLOCK_IN_USE');
   }
 }
 
