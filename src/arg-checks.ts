@@ -21,6 +21,21 @@ export function checkSeconds(s: unknown, what: string): asserts s is number {
 }
 
 /**
+ * A `{ timeout }` in seconds must be a number >= 0 (Infinity: no limit).
+ *
+ * @example
+ * checkTimeout(opts.timeout, 'Queue.get({ timeout })');
+ */
+export function checkTimeout(seconds: unknown, what: string): asserts seconds is number {
+  if (typeof seconds !== 'number') {
+    throw new TypeError(`${what} must be a number of seconds or null, got ${describeValue(seconds)}; pass e.g. { timeout: 0.5 }`);
+  }
+  if (Number.isNaN(seconds) || seconds < 0) {
+    throw new RangeError(`${what} must be >= 0 seconds, got ${seconds}; pass 0 or more, or null for no limit`);
+  }
+}
+
+/**
  * A short description of any value for error messages: "a number (42)".
  *
  * @example

@@ -9,6 +9,7 @@
  * `cancel` so nothing the wait asked for is consumed.
  */
 import { inspect } from 'node:util';
+import { checkTimeout } from './arg-checks.js';
 import { ConcurrentObjectUseError } from './errors.js';
 import type { Greenlet } from './greenlet.js';
 import type { ParkingLot, Waiter } from './parking-lot.js';
@@ -193,15 +194,6 @@ export function done<T>(value: T): IteratorResult<never, T> {
   return DONE as IteratorResult<never, T>;
 }
 
-/** A `{ timeout }` in seconds must be a number >= 0 (Infinity: no limit). */
-export function checkTimeout(seconds: unknown, what: string): asserts seconds is number {
-  if (typeof seconds !== 'number') {
-    throw new TypeError(`${what} must be a number of seconds or null, got ${typeof seconds}; pass e.g. { timeout: 0.5 }`);
-  }
-  if (Number.isNaN(seconds) || seconds < 0) {
-    throw new RangeError(`${what} must be >= 0 seconds, got ${seconds}; pass 0 or more, or null for no limit`);
-  }
-}
 
 const FRESH = 0;
 const PARKING = 1;

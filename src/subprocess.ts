@@ -25,9 +25,9 @@ import type { Readable, Writable } from 'node:stream';
 import { constants as bufferConstants } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { Event } from './event.js';
-import { describeValue, ownOptions } from './arg-checks.js';
+import { checkTimeout, describeValue, ownOptions } from './arg-checks.js';
 import { holdProcess, releaseProcess, type Refable } from './keep-alive.js';
-import { Op, checkTimeout, opFrom, untrack } from './op.js';
+import { Op, opFrom, untrack } from './op.js';
 import { now } from './originals.js';
 import { Timeout } from './timeout.js';
 
