@@ -789,12 +789,11 @@ function asyncGeneratorMessage(): string {
 function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
   let r: unknown;
   try {
-    r = g._run(...g._args);
+    r = g._call();
   } catch (e) {
     finish(g, e, true);
     return null;
   }
-  g._args = EMPTY_ARGS;
   if (isSharedGenerator(r)) {
     // The common case, a spawned function*: its generator, without nestedIterator's lookups.
     g._it = r as Iterator<unknown, unknown, unknown>;
@@ -825,8 +824,6 @@ function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
   finish(g, r, false);
   return null;
 }
-
-const EMPTY_ARGS: unknown[] = [];
 
 function finish(g: Greenlet, value: unknown, failed: boolean): void {
   if (hasUnstarted()) {

@@ -360,6 +360,38 @@ describe('bodies', () => {
     expect(v).toBe('1x');
   });
 
+  it('spawn passes one argument as itself (an array stays one argument) and this is the greenlet', async () => {
+    const seen: unknown[] = [];
+    const arr = [1, 2, 3];
+    const one = spawn(function* (this: unknown, a: number[]) {
+      seen.push(this, a, arguments.length);
+      return a.length;
+    }, arr);
+    const none = spawn(function* (this: unknown) {
+      seen.push(this, arguments.length);
+      return 0;
+    });
+    const three = spawn((a: number, b: number, c: number) => a + b + c, 1, 2, 3);
+    expect(await one).toBe(3);
+    expect(await none).toBe(0);
+    expect(await three).toBe(6);
+    expect(seen).toEqual([one, arr, 1, none, 0]);
+    expect(seen[1]).toBe(arr);
+  });
+
+  it('a subclass overriding _run gets the spawn arguments, one or many', async () => {
+    class Echo extends Greenlet<unknown[]> {
+      override _run(...args: unknown[]) {
+        return args;
+      }
+    }
+    const one = Echo.spawn(function* () {}, 7 as never); // the arguments go to the constructor
+    expect(await one).toEqual([7]);
+    const g = new Echo(function* () {}, 'a', ['b']);
+    g.start();
+    expect(await g).toEqual(['a', ['b']]);
+  });
+
   it('spawn runs a plain function', async () => {
     const g = spawn((n: number) => n * 2, 21);
     const v: number = await g;
