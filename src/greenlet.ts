@@ -11,7 +11,7 @@ import { GreenletExit } from './errors.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
 import { shareGeneratorPrototype } from './generator-prototype.js';
-import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, timers, wake } from './hub.js';
+import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, FLAG_BITS, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, STATE_SHIFT, timers, wake } from './hub.js';
 import { holdWhileAlive, releaseOnDeath } from './lifetime.js';
 import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
 import { now } from './originals.js';
@@ -101,11 +101,14 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   // Few fields on purpose: a parked greenlet's size is B6's memory figure. Rare state lives in
   // `_extra`; booleans are bits of `_flags`.
   // --- owned by the hub (hub.ts) ---
-  /** @internal */ _state = INIT;
-  /** @internal F_* bits (hub.ts). */
+  /** @internal F_* bits (hub.ts), and the life state in bits STATE_SHIFT and up (see `_state`). */
   _flags = 0;
-  /** @internal What the next step resumes with (an error under F_THROW); after death, the result. */
-  _resume: unknown = undefined;
+  /**
+   * @internal What the next step resumes with (an error under F_THROW); after death, the
+   * result. Before the first step: the arguments to call the function with (an array, or the
+   * one argument itself under F_ONE_ARG), so that they cost no field of their own.
+   */
+  _resume: unknown;
   /** @internal The Wait parked on, or the one that woke it while READY. */
   _wait: Wait<unknown> | null = null;
   /** @internal The running iterator, and the ones suspended under it (`yield op` without `*`). */
@@ -113,8 +116,6 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   /** @internal */ _stack: Iterator<unknown, unknown, unknown>[] | null = null;
   /** @internal The async context it was spawned in. */
   _ctx: AsyncResource;
-  /** @internal The arguments to call it with: an array, or the one argument itself under F_ONE_ARG. */
-  _args: unknown;
   /** @internal */ _liveNext: Greenlet<any> | null = null;
   /** @internal */ _livePrev: Greenlet<any> | null = null;
   /** @internal The number of the greenlet that spawned it (0: top-level code), for run info. */
@@ -128,6 +129,19 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   /** @internal Its number, unique in the thread. */
   readonly _id = ++counter;
 
+  /**
+   * @internal The life state (hub.ts: INIT, READY, RUNNING, PARKED, DEAD). Kept in `_flags`
+   * rather than a field of its own: a field is 8 bytes on every greenlet, and 100,000 spawned
+   * greenlets are copied by the young-generation GC before they run (docs/performance.md).
+   */
+  get _state(): number {
+    return this._flags >>> STATE_SHIFT;
+  }
+
+  set _state(s: number) {
+    this._flags = (this._flags & FLAG_BITS) | (s << STATE_SHIFT);
+  }
+
   constructor(fn?: (...args: any[]) => unknown, ...args: unknown[]) {
     if (fn !== undefined && typeof fn !== 'function') {
       throw new TypeError(
@@ -140,7 +154,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
       shareGeneratorPrototype(fn); // see generator-prototype.ts: half the cost of an inline spawn
     }
     this._fn = fn ?? null;
-    this._args = args.length === 0 ? NO_ARGS : args;
+    this._resume = args.length === 0 ? NO_ARGS : args;
     this._ctx = captureContext();
     this._parentId = getcurrent()?._id ?? 0;
     if (opTracking.debug || config.maxBlockingTime !== null) this.extra().spawnSite = new Error('spawned').stack;
@@ -198,14 +212,12 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   }
 
   /**
-   * @internal The hub's first step: runs the body with the spawn arguments, and lets them go.
+   * @internal The hub's first step: runs the body with `args`, what `_resume` held until then.
    * A plain Greenlet calls its function directly (no spread, no rest array): this is on every
    * spawn's path.
    */
-  _call(): unknown {
-    const args = this._args;
+  _call(args: unknown): unknown {
     const one = (this._flags & F_ONE_ARG) !== 0;
-    this._args = NO_ARGS;
     this._flags &= ~F_ONE_ARG;
     const fn = this._fn;
     if (this._run !== defaultRun || fn === null) return one ? this._run(args) : this._run(...(args as unknown[]));
@@ -536,8 +548,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   /** @internal The end: called by the hub when the body returns or throws. */
   _die(value: unknown, failed: boolean): void {
     this._state = DEAD;
-    this._flags = F_DYING | (this._flags & F_OBSERVED);
-    this._args = NO_ARGS;
+    this._flags = F_DYING | (this._flags & (F_OBSERVED | ~FLAG_BITS)); // (keeps the state: DEAD)
     this._resume = value;
     removeLive(this);
     const x = this._extra;
@@ -788,9 +799,9 @@ export function spawn<A extends unknown[], R>(fn: (...args: A) => R, ...args: A)
   // One argument is kept as itself, not in an array: 56 bytes less per greenlet waiting to
   // start (100,000 spawned in a loop all wait), and the array dies young.
   if (args.length === 1) {
-    g._args = args[0];
+    g._resume = args[0];
     g._flags |= F_ONE_ARG;
-  } else if (args.length !== 0) g._args = args;
+  } else if (args.length !== 0) g._resume = args;
   g.start();
   return g;
 }

@@ -39,6 +39,11 @@ export const F_FAILED = 16; // dead with an exception (in `_resume`)
 // (32 is greenlet.ts's F_OBSERVED)
 /** Started once many generator functions were spawned: every step by direct call (see step). */
 export const F_DIRECT_STEPS = 64;
+// (128 is greenlet.ts's F_ONE_ARG)
+/** The life state sits in `_flags` from this bit up (Greenlet's `_state` accessor). */
+export const STATE_SHIFT = 8;
+/** The flag bits of `_flags`, below the state. */
+export const FLAG_BITS = (1 << STATE_SHIFT) - 1;
 
 /** Every sleep and Timeout deadline of this thread. */
 export const timers = new TimerHeap(onTimerError);
@@ -568,7 +573,7 @@ function step(g: Greenlet): void {
   let first = false;
   if (it === null) {
     if (isThrow) return finish(g, value, true); // interrupted before its first step
-    it = start(g);
+    it = start(g, value);
     if (it === null) return;
     first = isSharedGenerator(it);
     if (first && generatorFunctions.seen >= MANY) g._flags |= F_DIRECT_STEPS;
@@ -786,10 +791,10 @@ function asyncGeneratorMessage(): string {
 }
 
 /** Runs the greenlet's function: returns the iterator to step, or null if it already ended. */
-function start(g: Greenlet): Iterator<unknown, unknown, unknown> | null {
+function start(g: Greenlet, args: unknown): Iterator<unknown, unknown, unknown> | null {
   let r: unknown;
   try {
-    r = g._call();
+    r = g._call(args);
   } catch (e) {
     finish(g, e, true);
     return null;

@@ -84,10 +84,12 @@ export function track(op: Op<unknown>): void {
  * const op = new JoinWait(g); untrack(op); return op; // `g.kill()` without yield* is fine
  */
 export function untrack(op: Op<unknown>): void {
-  if (opTracking.last === op) {
-    opTracking.last = null;
-    return;
-  }
+  if (opTracking.last === op) opTracking.last = null;
+  else untrackOlder(op);
+}
+
+/** `untrack` of an Op that is not the newest: kept out of line so the common case inlines. */
+function untrackOlder(op: Op<unknown>): void {
   const list = opTracking.list;
   const n = list.length;
   if (n !== 0) {
