@@ -30,6 +30,7 @@ function checkLinkables<T>(objects: Iterable<T>, what: string): T[] {
   }
   const list = Array.isArray(objects) ? (objects as T[]) : [...objects];
   for (const o of list) {
+    if (o instanceof Greenlet) continue; // the usual case, without three property lookups
     const l = o as unknown as Linkable;
     if (l === null || typeof l !== 'object' || typeof l.ready !== 'function' || typeof l.rawlink !== 'function') {
       throw new TypeError(
