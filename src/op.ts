@@ -65,6 +65,12 @@ export const opTracking = {
  * track(SLEEP0); // a shared Op handed out again is listed again
  */
 export function track(op: Op<unknown>): void {
+  // The usual case in a few bytes, so that V8 inlines it into every Op's constructor.
+  if (opTracking.active && opTracking.last === null && !opTracking.debug) opTracking.last = op;
+  else trackSlow(op);
+}
+
+function trackSlow(op: Op<unknown>): void {
   if (opTracking.active) {
     const prev = opTracking.last;
     if (prev !== null) opTracking.list.push(prev);
@@ -159,11 +165,11 @@ export abstract class Op<T> implements Iterable<unknown, T, unknown>, PromiseLik
 
   /** @internal What `util.inspect` (and console.log) shows: the call and its state. */
   [inspect.custom](): string {
-    return `Op ${safeDescribe(this)}${this.stateText()}`;
+    return `Op ${safeDescribe(this)}${this._stateText()}`;
   }
 
   /** @internal ` (waiting in <Greenlet ...>)` and the like, for inspect. */
-  protected stateText(): string {
+  _stateText(): string {
     return '';
   }
 
@@ -233,9 +239,12 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   /** TimerEntry fields: the hub schedules a parked Wait that has a time limit. */
   declare deadline: number;
   declare _heapIndex: number;
+  /** How many runs a RecycledOp lent this Wait (tells a run's Op whether the Wait is still its). */
+  declare _runId: number;
 
   constructor() {
     super();
+    this._runId = 0;
     this._st = FRESH;
     this.g = null;
     this._prev = null;
@@ -253,13 +262,27 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   protected expireAfter(seconds: number | null | undefined, what: string): void {
     if (seconds === null || seconds === undefined) return;
     try {
-      checkTimeout(seconds, what);
+      this._timeoutMs = timeLimitMs(seconds, what);
     } catch (e) {
       untrack(this); // the constructor throws: the caller never gets this Op, so it is not dropped
       throw e;
     }
-    // Never `| 0`: a limit over 2^31 ms (24.8 days) must last as asked, not wrap to a few ms.
-    if (seconds !== Infinity) this._timeoutMs = Math.ceil(seconds * 1000);
+  }
+
+  /**
+   * @internal Readies a finished Wait for a new run lent by a RecycledOp, with `timeoutMs` (-1:
+   * none, 0: must not park). Only a Wait whose last run is over (`_isFree`) may be lent again.
+   */
+  _freshRun(timeoutMs: number): this {
+    this._st = FRESH;
+    this.g = null;
+    this._timeoutMs = timeoutMs;
+    return this;
+  }
+
+  /** @internal True when no run uses this Wait: finished, in no wait list, not on the timer heap. */
+  _isFree(): boolean {
+    return this._st === FINISHED && this._lot === null && this._heapIndex < 0;
   }
 
   /** What the greenlet gets when the time limit runs out (return a value or throw). */
@@ -320,15 +343,15 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   }
 
   /** @internal The error for a second greenlet starting this Wait while it still waits. */
-  inUse(): ConcurrentObjectUseError {
+  inUse(op: Op<unknown> = this): ConcurrentObjectUseError {
     const who = this.g === null ? 'another greenlet' : String(this.g);
     return new ConcurrentObjectUseError(
-      `${safeDescribe(this)} is already being waited on by ${who}; an Op runs in one greenlet ` +
+      `${safeDescribe(op)} is already being waited on by ${who}; an Op runs in one greenlet ` +
         'at a time: make one Op per waiter (call the method again, e.g. two q.get() calls)',
     );
   }
 
-  protected override stateText(): string {
+  override _stateText(): string {
     if (this._st !== PARKING) return this._st === FINISHED ? ' (finished)' : ' (not started)';
     return this.g === null ? ' (waiting)' : ` (waiting in ${String(this.g)})`;
   }
@@ -364,6 +387,69 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   /** @internal True while the hub should `park` it (it was started and did not finish). */
   get parking(): boolean {
     return this._st === PARKING;
+  }
+}
+
+/**
+ * A `{ timeout }` in seconds as a Wait's time limit in ms: -1 for none (null, undefined,
+ * Infinity), else rounded up. Throws the TypeError or RangeError of `checkTimeout`, naming `what`.
+ *
+ * @example
+ * timeLimitMs(0.0015, 'get({ timeout })'); // 2
+ */
+export function timeLimitMs(seconds: number | null | undefined, what: string): number {
+  if (seconds === null || seconds === undefined) return -1;
+  checkTimeout(seconds, what);
+  // Never `| 0`: a limit over 2^31 ms (24.8 days) must last as asked, not wrap to a few ms.
+  return seconds === Infinity ? -1 : Math.ceil(seconds * 1000);
+}
+
+/**
+ * An Op whose runs borrow their Wait from the primitive instead of being one. `q.get()` then
+ * makes only this small object, which says what to do; each run takes the primitive's spare
+ * Wait (the parking record: wait-list links, parked greenlet, timer) if its last run is over,
+ * or a new one while that one is still in use. A blocking call thus allocates a few fields
+ * instead of a dozen, and parking the long-lived spare writes no pointer to a young object
+ * into an old one (V8 records each such write for its next scavenge). Measured in
+ * docs/performance.md.
+ *
+ * The Wait contract holds for the Op: it runs only when yielded, one run at a time (a second
+ * concurrent run is refused with ConcurrentObjectUseError), and again once finished.
+ *
+ * @example
+ * class GetOp<T> extends RecycledOp<T, GetWait<T>> {
+ *   constructor(private readonly q: Queue<T>) { super(); }
+ *   protected borrow() { return this.q._borrowGet(-1); }
+ * }
+ */
+export abstract class RecycledOp<T, W extends Wait<T>> extends Op<T> {
+  /** The Wait of the latest run, and which of its runs that was. */
+  private declare _run: W | null;
+  private declare _runId: number;
+
+  constructor() {
+    super();
+    this._run = null;
+    this._runId = 0;
+  }
+
+  /** The Wait for a new run, readied for this Op (`_freshRun`): the primitive's spare, or new. */
+  protected abstract borrow(): W;
+
+  [Symbol.iterator](): W {
+    const last = this._run;
+    if (last !== null && last._runId === this._runId && last.parking) throw last.inUse(this);
+    untrack(this);
+    const w = this.borrow();
+    this._run = w;
+    this._runId = ++w._runId;
+    return w;
+  }
+
+  override _stateText(): string {
+    const w = this._run;
+    if (w === null) return ' (not started)';
+    return w._runId === this._runId ? w._stateText() : ' (finished)'; // its Wait went on to other runs
   }
 }
 

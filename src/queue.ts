@@ -11,7 +11,7 @@
 import { checkBoolean, checkSeconds, describeValue, ownOption, ownOptions } from './arg-checks.js';
 import type { Greenlet } from './greenlet.js';
 import { F_PENDING, getcurrent, wake } from './hub.js';
-import { Op, PARK, untrack, Wait } from './op.js';
+import { Op, PARK, RecycledOp, timeLimitMs, untrack, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { inspect } from 'node:util';
 import { GeventjsError } from './errors.js';
@@ -113,13 +113,19 @@ function blockOption(q: Queue<unknown>, method: string, opts: QueueOptions): boo
   return checkBoolean(block, `${q.constructor.name}.${method}({ block })`, true);
 }
 
-/** The `{ timeout }` of `q[method]`, checked (a message is built only when it is wrong). */
-function timeoutOption(q: Queue<unknown>, method: string, opts: QueueOptions): number | null | undefined {
+/**
+ * The time limit of `q[method](opts)` in ms for its Wait: 0 for `block: false`, -1 for none,
+ * checked (a message is built only when something is wrong).
+ */
+function limitOption(q: Queue<unknown>, method: string, opts: QueueOptions | null | undefined): number {
+  if (opts === undefined || opts === null) return -1;
+  const block = blockOption(q, method, opts);
   const timeout = ownOption(opts, 'timeout');
   if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout >= 0)) {
     checkSeconds(timeout, `${q.constructor.name}.${method}({ timeout })`);
   }
-  return timeout;
+  if (!block) return 0;
+  return timeLimitMs(timeout as number | null | undefined, `${method}({ timeout })`);
 }
 
 /** The items of a constructor's `{ items }`, checked before anything is stored. */
@@ -143,11 +149,11 @@ class GetWait<T> extends Wait<T> {
   // then an assignment (see Wait in op.ts).
   private declare readonly q: Queue<T>;
 
-  constructor(q: Queue<T>, block: boolean, timeout: number | null | undefined) {
+  // Made by Queue._borrowGet only, and lent to one run after another (RecycledOp).
+  constructor(q: Queue<T>) {
     super();
     this.q = q;
-    if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'get({ timeout })'); // checked by timeoutOption
+    untrack(this); // never handed to the caller: the QueueGet Op is what is tracked
   }
 
 
@@ -188,13 +194,21 @@ class PutWait<T> extends Wait<void> {
   private declare readonly q: Queue<T>;
   declare readonly item: T;
 
-  constructor(q: Queue<T>, item: T, block: boolean, timeout: number | null | undefined) {
+
+  // Made by Queue._borrowPut only, and lent to one run after another (RecycledOp).
+  constructor(q: Queue<T>, item: T) {
     super();
     this.handed = false;
     this.q = q;
     this.item = item;
-    if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'put({ timeout })'); // checked by timeoutOption
+    untrack(this); // never handed to the caller: the QueuePut Op is what is tracked
+  }
+
+  /** @internal This run's item (the Wait is lent to one put after another). */
+  _forItem(item: T): this {
+    this.handed = false;
+    (this as { item: T }).item = item;
+    return this;
   }
 
 
@@ -249,14 +263,13 @@ class PeekWait<T> extends Wait<T> {
     return true;
   }
 
-  constructor(
-    private readonly q: Queue<T>,
-    block: boolean,
-    timeout: number | null | undefined,
-  ) {
+  private declare readonly q: Queue<T>;
+
+  // Made by Queue._borrowPeek only, and lent to one run after another (RecycledOp).
+  constructor(q: Queue<T>) {
     super();
-    if (!block) this._timeoutMs = 0;
-    else if (timeout !== undefined && timeout !== null) this.expireAfter(timeout, 'peek({ timeout })'); // checked by timeoutOption
+    this.q = q;
+    untrack(this); // never handed to the caller: the QueuePeek Op is what is tracked
   }
 
 
@@ -278,6 +291,68 @@ class PeekWait<T> extends Wait<T> {
 
   override timedOut(): T {
     throw new Empty(`${this.q.constructor.name}.peek() timed out: no item came`);
+  }
+
+  override describe(): string {
+    return `${this.q.constructor.name}.peek()`;
+  }
+}
+
+/** What `q.get()` returns: each run borrows the queue's GetWait (see RecycledOp in op.ts). */
+class QueueGet<T> extends RecycledOp<T, GetWait<T>> {
+  private declare readonly q: Queue<T>;
+  private declare readonly limitMs: number;
+
+  constructor(q: Queue<T>, limitMs: number) {
+    super();
+    this.q = q;
+    this.limitMs = limitMs;
+  }
+
+  protected borrow(): GetWait<T> {
+    return this.q._borrowGet(this.limitMs);
+  }
+
+  override describe(): string {
+    return `${this.q.constructor.name}.get()`;
+  }
+}
+
+/** What `q.put(item)` returns: each run borrows the queue's PutWait. */
+class QueuePut<T> extends RecycledOp<void, PutWait<T>> {
+  private declare readonly q: Queue<T>;
+  private declare readonly item: T;
+  private declare readonly limitMs: number;
+
+  constructor(q: Queue<T>, item: T, limitMs: number) {
+    super();
+    this.q = q;
+    this.item = item;
+    this.limitMs = limitMs;
+  }
+
+  protected borrow(): PutWait<T> {
+    return this.q._borrowPut(this.item, this.limitMs);
+  }
+
+  override describe(): string {
+    return `${this.q.constructor.name}.put()`;
+  }
+}
+
+/** What `q.peek()` returns: each run borrows the queue's PeekWait. */
+class QueuePeek<T> extends RecycledOp<T, PeekWait<T>> {
+  private declare readonly q: Queue<T>;
+  private declare readonly limitMs: number;
+
+  constructor(q: Queue<T>, limitMs: number) {
+    super();
+    this.q = q;
+    this.limitMs = limitMs;
+  }
+
+  protected borrow(): PeekWait<T> {
+    return this.q._borrowPeek(this.limitMs);
   }
 
   override describe(): string {
@@ -324,6 +399,10 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
   private _buf: (T | undefined)[] = new Array(8);
   private _head = 0;
   private _len = 0;
+  // One spare Wait per kind, lent to each run whose last run is over (RecycledOp).
+  private _spareGet: GetWait<T> | null = null;
+  private _sparePut: PutWait<T> | null = null;
+  private _sparePeek: PeekWait<T> | null = null;
 
   constructor(maxsize?: number | null, init?: QueueInit<T>) {
     this._cap = checkMaxsize(maxsize, `new ${new.target.name}(maxsize)`);
@@ -369,9 +448,7 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * yield* q.put(item, { timeout: 0.5 });
    */
   put(item: T, opts?: QueueOptions | null): Op<void> {
-    if (opts === undefined || opts === null) return new PutWait(this, item, true, undefined);
-    const block = blockOption(this as Queue<unknown>, 'put', opts);
-    return new PutWait(this, item, block, timeoutOption(this as Queue<unknown>, 'put', opts));
+    return new QueuePut(this, item, limitOption(this as Queue<unknown>, 'put', opts));
   }
 
   /**
@@ -392,9 +469,7 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * const x = yield* q.get();
    */
   get(opts?: QueueOptions | null): Op<T> {
-    if (opts === undefined || opts === null) return new GetWait(this, true, undefined);
-    const block = blockOption(this as Queue<unknown>, 'get', opts);
-    return new GetWait(this, block, timeoutOption(this as Queue<unknown>, 'get', opts));
+    return new QueueGet(this, limitOption(this as Queue<unknown>, 'get', opts));
   }
 
   /**
@@ -415,9 +490,7 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    * const next = yield* q.peek({ timeout: 1 });
    */
   peek(opts?: QueueOptions | null): Op<T> {
-    if (opts === undefined || opts === null) return new PeekWait(this, true, undefined);
-    const block = blockOption(this as Queue<unknown>, 'peek', opts);
-    return new PeekWait(this, block, timeoutOption(this as Queue<unknown>, 'peek', opts));
+    return new QueuePeek(this, limitOption(this as Queue<unknown>, 'peek', opts));
   }
 
   /**
@@ -450,6 +523,27 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
    */
   [Symbol.asyncIterator](): AsyncIterator<Item<T>, undefined> {
     return { next: () => Promise.resolve(this.next()) };
+  }
+
+  /** @internal The GetWait for a new run of a get (the spare, if its last run is over). */
+  _borrowGet(limitMs: number): GetWait<T> {
+    let w = this._spareGet;
+    if (w === null || !w._isFree()) this._spareGet = w = new GetWait(this);
+    return w._freshRun(limitMs);
+  }
+
+  /** @internal The PutWait for a new run of a put of `item`. */
+  _borrowPut(item: T, limitMs: number): PutWait<T> {
+    let w = this._sparePut;
+    if (w === null || !w._isFree()) this._sparePut = w = new PutWait(this, item);
+    return w._forItem(item)._freshRun(limitMs);
+  }
+
+  /** @internal The PeekWait for a new run of a peek. */
+  _borrowPeek(limitMs: number): PeekWait<T> {
+    let w = this._sparePeek;
+    if (w === null || !w._isFree()) this._sparePeek = w = new PeekWait(this);
+    return w._freshRun(limitMs);
   }
 
   /**

@@ -4,6 +4,7 @@
  * peek, task tracking, bad input.
  */
 import fc from 'fast-check';
+import { inspect } from 'node:util';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { joinall, run, sleep, spawn, Timeout, type Greenlet } from '../src/index.js';
 import { ConcurrentObjectUseError } from '../src/errors.js';
@@ -607,4 +608,85 @@ describe('one Op run by two greenlets at once loses nothing', () => {
       expect(q._getters.size).toBe(0);
     });
   }
+});
+
+describe('Ops share the queue’s spare Wait between runs without mixing them', () => {
+  it('a get Op kept and yielded again while another greenlet waits on the spare: both get their item', async () => {
+    const q = new Queue<string>();
+    const kept = q.get();
+    const got = await new VirtualClock().run(function* () {
+      q.putNowait('first');
+      const a: string = yield* kept; // finished: the queue's spare Wait is free again
+      const waiter = spawn(function* () { return yield* q.get(); }); // borrows the spare and parks
+      yield* sleep(0);
+      expect(inspect(kept)).toBe('Op Queue.get() (finished)'); // its Wait went on to another run
+      const again = spawn(function* () { return yield* kept; }); // the spare is in use: a Wait of its own
+      yield* sleep(0);
+      expect(q._getters.size).toBe(2);
+      q.putNowait('second');
+      q.putNowait('third');
+      return [a, yield* waiter.get(), yield* again.get()];
+    });
+    expect(got).toEqual(['first', 'second', 'third']);
+  });
+
+  it('a put Op kept and run again puts its own item, whatever other puts ran in between', async () => {
+    const q = new Queue<number>();
+    const kept = q.put(7);
+    await new VirtualClock().run(function* () {
+      yield* kept;
+      yield* q.put(8);
+      yield* q.put(9);
+      yield* kept;
+    });
+    expect([q.getNowait(), q.getNowait(), q.getNowait(), q.getNowait()]).toEqual([7, 8, 9, 7]);
+  });
+
+  it('a get killed while parked frees nothing it did not take, and the next get reuses the Wait', async () => {
+    const q = new Queue<number>(1);
+    const got = await new VirtualClock().run(function* () {
+      const g = spawn(function* () { return yield* q.get(); });
+      yield* sleep(0);
+      g.kill({ block: false });
+      yield* sleep(0);
+      expect(q._getters.size).toBe(0);
+      yield* q.put(1);
+      const p = spawn(function* () { yield* q.put(2); }); // parks: the queue is full
+      yield* sleep(0);
+      const t = new Timeout(0.01);
+      t.start();
+      let timedOut = false;
+      try {
+        yield* q.peek();
+        yield* p.join(); // never done: the queue stays full until the get below
+        yield* q.get({ timeout: 5 });
+      } catch (e) {
+        if (e !== t) throw e;
+        timedOut = true;
+      } finally {
+        t.cancel();
+      }
+      return [timedOut, yield* q.get(), yield* q.get(), q.qsize()];
+    });
+    expect(got).toEqual([true, 1, 2, 0]);
+  });
+
+  it('a get Op with a timeout keeps its own limit on each run of the shared Wait', async () => {
+    const q = new Queue<number>();
+    const quick = q.get({ timeout: 0.01 });
+    const res = await new VirtualClock().run(function* () {
+      const out: unknown[] = [];
+      for (const i of [0, 1, 2]) {
+        if (i === 1) spawn(function* () { yield* sleep(1); q.putNowait(5); });
+        const op = i === 1 ? q.get() : quick; // (made when run: an Op made early and left is dropped)
+        try {
+          out.push(yield* op);
+        } catch (e) {
+          out.push((e as Error).name);
+        }
+      }
+      return out;
+    });
+    expect(res).toEqual(['Empty', 5, 'Empty']);
+  });
 });
