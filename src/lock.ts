@@ -13,7 +13,7 @@
 import type { Greenlet } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOption } from './arg-checks.js';
 import { getcurrent, wake } from './hub.js';
-import { Op, PARK, Wait, doneOp, opFrom } from './op.js';
+import { Op, PARK, RecycledOp, Wait, doneOp, opFrom, timeLimitMs, untrack } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { inspect } from 'node:util';
 
@@ -61,19 +61,22 @@ function checkInitialValue(value: unknown, what: string): asserts value is numbe
 
 /** Waits for a slot; woken with `true` when a release hands one over. */
 class AcquireWait extends Wait<boolean> {
-  constructor(
-    private readonly sem: Semaphore,
-    private readonly blocking: boolean,
-    timeout: number | null | undefined,
-  ) {
+  private declare readonly sem: Semaphore;
+
+  // Made by Semaphore._borrowAcquire only, and lent to one run after another (RecycledOp).
+  constructor(sem: Semaphore) {
     super();
-    this.expireAfter(timeout, 'acquire({ timeout })');
+    this.sem = sem;
+    untrack(this); // never handed to the caller: the SemaphoreAcquire Op is what is tracked
   }
 
+  override _runOver(): void {
+    this.sem._spareAcquire = this;
+  }
 
   override poll(): boolean | typeof PARK {
     if (this.sem._take()) return true;
-    if (!this.blocking || this._timeoutMs === 0) return false;
+    if (this._timeoutMs === 0) return false; // `blocking: false`, or `timeout: 0`
     return PARK;
   }
 
@@ -101,6 +104,26 @@ class AcquireWait extends Wait<boolean> {
     if (value !== true) return;
     this.sem._inFlight--;
     this.sem.release();
+  }
+
+  override describe(): string {
+    return `${this.sem.constructor.name}.acquire()`;
+  }
+}
+
+/** What `sem.acquire()` returns: each run borrows the semaphore's AcquireWait (RecycledOp). */
+class SemaphoreAcquire extends RecycledOp<boolean, AcquireWait> {
+  private declare readonly sem: Semaphore;
+  private declare readonly limitMs: number;
+
+  constructor(sem: Semaphore, limitMs: number) {
+    super();
+    this.sem = sem;
+    this.limitMs = limitMs;
+  }
+
+  protected borrow(): AcquireWait {
+    return this.sem._borrowAcquire(this.limitMs);
   }
 
   override describe(): string {
@@ -164,6 +187,8 @@ export class Semaphore {
    */
   _inFlight = 0;
   private _held: Held | null = null;
+  /** @internal An AcquireWait whose run is over, for the next acquire run (RecycledOp). */
+  _spareAcquire: AcquireWait | null = null;
 
   constructor(value = 1) {
     checkInitialValue(value, `new ${new.target.name}(value)`);
@@ -178,8 +203,17 @@ export class Semaphore {
    * const got = yield* sem.acquire({ timeout: 0.5 });
    */
   acquire(opts?: AcquireOptions | null): Op<boolean> {
-    if (opts === undefined || opts === null) return new AcquireWait(this, true, undefined);
-    return new AcquireWait(this, blockingOption(this, opts), ownOption(opts, 'timeout'));
+    if (opts === undefined || opts === null) return new SemaphoreAcquire(this, -1);
+    if (!blockingOption(this, opts)) return new SemaphoreAcquire(this, 0); // (options checked)
+    return new SemaphoreAcquire(this, timeLimitMs(ownOption(opts, 'timeout') as number | null | undefined, 'acquire({ timeout })'));
+  }
+
+  /** @internal The AcquireWait for a new run of an acquire (the spare, if its last run is over). */
+  _borrowAcquire(limitMs: number): AcquireWait {
+    const w = this._spareAcquire;
+    if (w === null) return new AcquireWait(this)._freshRun(limitMs);
+    this._spareAcquire = null;
+    return w._freshRun(limitMs);
   }
 
   /** @internal Takes a free slot if there is one, without any Op (the pools' fast path). */

@@ -271,7 +271,7 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
 
   /**
    * @internal Readies a finished Wait for a new run lent by a RecycledOp, with `timeoutMs` (-1:
-   * none, 0: must not park). Only a Wait whose last run is over (`_isFree`) may be lent again.
+   * none, 0: must not park). Only a Wait whose last run is over (given back by `_runOver`).
    */
   _freshRun(timeoutMs: number): this {
     this._st = FRESH;
@@ -280,10 +280,6 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
     return this;
   }
 
-  /** @internal True when no run uses this Wait: finished, in no wait list, not on the timer heap. */
-  _isFree(): boolean {
-    return this._st === FINISHED && this._lot === null && this._heapIndex < 0;
-  }
 
   /** What the greenlet gets when the time limit runs out (return a value or throw). */
   timedOut(): T {
@@ -357,11 +353,18 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   }
 
   next(value?: unknown): IteratorResult<unknown, T> {
-    if (this._st === FRESH) {
+    const st = this._st;
+    if (st === FRESH) {
       untrack(this);
-      const r = this.poll();
+      let r: T | typeof PARK;
+      try {
+        r = this.poll();
+      } catch (e) {
+        this.finishRun(); // (Empty, Full: this run is over)
+        throw e;
+      }
       if (r !== PARK) {
-        this._st = FINISHED;
+        this.finishRun();
         return done(r as T);
       }
       this._st = PARKING;
@@ -369,20 +372,33 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
       return yielded(this);
     }
     // Resumed by the hub with what woke us.
-    this._st = FINISHED;
+    if (st === PARKING) this.finishRun();
     return done(value as T);
   }
 
   throw(err: unknown): IteratorResult<unknown, T> {
-    this._st = FINISHED;
+    if (this._st !== FINISHED) this.finishRun();
     throw err;
   }
 
   // `value: T`, not `value?: unknown`: TypeScript reads the type of `yield* wait` from this parameter too.
   return(value: T): IteratorResult<unknown, T> {
-    this._st = FINISHED;
+    if (this._st !== FINISHED) this.finishRun();
     return done(value as T);
   }
+
+  private finishRun(): void {
+    this._st = FINISHED;
+    this._runOver();
+  }
+
+  /**
+   * @internal Called once when a run ends (finished, failed, or interrupted and unwound): a
+   * Wait a RecycledOp lent goes back to its primitive here, to be lent to the next run (one
+   * spare per kind: taken by the next run, replaced by the Wait whose run ended last). Nothing
+   * for other Waits.
+   */
+  _runOver(): void {}
 
   /** @internal True while the hub should `park` it (it was started and did not finish). */
   get parking(): boolean {

@@ -156,6 +156,10 @@ class GetWait<T> extends Wait<T> {
     untrack(this); // never handed to the caller: the QueueGet Op is what is tracked
   }
 
+  override _runOver(): void {
+    this.q._spareGet = this;
+  }
+
 
   override poll(): T | typeof PARK {
     const q = this.q;
@@ -202,6 +206,11 @@ class PutWait<T> extends Wait<void> {
     this.q = q;
     this.item = item;
     untrack(this); // never handed to the caller: the QueuePut Op is what is tracked
+  }
+
+  override _runOver(): void {
+    (this as { item: T | undefined }).item = undefined; // not kept alive by a spare
+    this.q._sparePut = this;
   }
 
   /** @internal This run's item (the Wait is lent to one put after another). */
@@ -270,6 +279,10 @@ class PeekWait<T> extends Wait<T> {
     super();
     this.q = q;
     untrack(this); // never handed to the caller: the QueuePeek Op is what is tracked
+  }
+
+  override _runOver(): void {
+    this.q._sparePeek = this;
   }
 
 
@@ -399,10 +412,10 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
   private _buf: (T | undefined)[] = new Array(8);
   private _head = 0;
   private _len = 0;
-  // One spare Wait per kind, lent to each run whose last run is over (RecycledOp).
-  private _spareGet: GetWait<T> | null = null;
-  private _sparePut: PutWait<T> | null = null;
-  private _sparePeek: PeekWait<T> | null = null;
+  /** @internal A Wait whose run is over, per kind, for the next get, put, peek (RecycledOp). */
+  _spareGet: GetWait<T> | null = null;
+  _sparePut: PutWait<T> | null = null;
+  _sparePeek: PeekWait<T> | null = null;
 
   constructor(maxsize?: number | null, init?: QueueInit<T>) {
     this._cap = checkMaxsize(maxsize, `new ${new.target.name}(maxsize)`);
@@ -527,22 +540,25 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
 
   /** @internal The GetWait for a new run of a get (the spare, if its last run is over). */
   _borrowGet(limitMs: number): GetWait<T> {
-    let w = this._spareGet;
-    if (w === null || !w._isFree()) this._spareGet = w = new GetWait(this);
+    const w = this._spareGet;
+    if (w === null) return new GetWait(this)._freshRun(limitMs);
+    this._spareGet = null;
     return w._freshRun(limitMs);
   }
 
   /** @internal The PutWait for a new run of a put of `item`. */
   _borrowPut(item: T, limitMs: number): PutWait<T> {
-    let w = this._sparePut;
-    if (w === null || !w._isFree()) this._sparePut = w = new PutWait(this, item);
+    const w = this._sparePut;
+    if (w === null) return new PutWait(this, item)._freshRun(limitMs);
+    this._sparePut = null;
     return w._forItem(item)._freshRun(limitMs);
   }
 
   /** @internal The PeekWait for a new run of a peek. */
   _borrowPeek(limitMs: number): PeekWait<T> {
-    let w = this._sparePeek;
-    if (w === null || !w._isFree()) this._sparePeek = w = new PeekWait(this);
+    const w = this._sparePeek;
+    if (w === null) return new PeekWait(this)._freshRun(limitMs);
+    this._sparePeek = null;
     return w._freshRun(limitMs);
   }
 
