@@ -547,8 +547,12 @@ const RETURN_RESUMED: Iterator<unknown, unknown, unknown> = {
 export const SLEEP0_MARK: unique symbol = Symbol('geventjs.sleep0') as never;
 export const SLEEP0_RESUME: unique symbol = Symbol('geventjs.sleep0.resume') as never;
 
+/** `_flags` bits a step clears as it starts, with the state bits (it sets RUNNING). */
+const STEP_CLEARS = F_THROW | F_INTERRUPTED | ~FLAG_BITS;
+
 function step(g: Greenlet): void {
-  if (g._state === DEAD) {
+  const flags = g._flags;
+  if (flags >>> STATE_SHIFT === DEAD) {
     // A dead greenlet in the queue means: tell its joiners and links. Callbacks run outside
     // any greenlet, so an Op they make is not charged to whichever greenlet ran last.
     current = null;
@@ -558,11 +562,10 @@ function step(g: Greenlet): void {
   }
   current = g;
   opTracking.active = true;
-  g._state = RUNNING;
+  g._flags = (flags & ~STEP_CLEARS) | (RUNNING << STATE_SHIFT); // one write: RUNNING, no throw pending
   let value = g._resume;
-  let isThrow = (g._flags & F_THROW) !== 0;
+  let isThrow = (flags & F_THROW) !== 0;
   g._resume = undefined;
-  g._flags &= ~(F_THROW | F_INTERRUPTED);
   g._wait = null;
   let it = g._it;
   // A spawned function*'s generator is stepped by calling Generator.prototype.next itself on
