@@ -581,7 +581,11 @@ function step(g: Greenlet): void {
     first = isSharedGenerator(it);
     if (first && generatorFunctions.seen >= MANY) g._flags |= F_DIRECT_STEPS;
   } else if ((g._flags & F_DIRECT_STEPS) !== 0 && !isThrow) {
-    first = isSharedGenerator(it); // (false while it runs a nested iterator: `yield op`)
+    // Set only on a greenlet whose own iterator is a shared generator: it is `it` unless a
+    // nested one runs over it (`yield op`). No prototype check per step (V8 would specialize
+    // it on the maps of generators that die, and deoptimize the hub when they do).
+    const stack = g._stack;
+    first = stack === null || stack.length === 0;
   }
   for (;;) {
     let r: IteratorResult<unknown, unknown>;
