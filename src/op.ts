@@ -206,6 +206,8 @@ export function done<T>(value: T): IteratorResult<never, T> {
 const FRESH = 0;
 const PARKING = 1;
 const FINISHED = 2;
+/** FRESH for a run a RecycledOp lent: such a Wait is never tracked, so nothing to untrack. */
+const LENT = 3;
 
 /**
  * A primitive wait: try at once (`poll`), else park the greenlet (`park`), to be woken once by
@@ -227,7 +229,7 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
   // Fields are `declare`d and set in the constructor: compiled as plain assignments, not ES2022
   // field definitions, which V8 (Node 20) makes ~40% slower for an object of this many fields,
   // and a Wait is made for every blocking call (docs/performance.md).
-  /** FRESH, PARKING or FINISHED. */
+  /** FRESH, PARKING, FINISHED, or LENT (fresh, lent by a RecycledOp). */
   declare _st: number;
   /** The parked greenlet, set by the hub just before `park`. */
   declare g: Greenlet | null;
@@ -274,7 +276,7 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
    * none, 0: must not park). Only a Wait whose last run is over (given back by `_runOver`).
    */
   _freshRun(timeoutMs: number): this {
-    this._st = FRESH;
+    this._st = LENT;
     this.g = null;
     this._timeoutMs = timeoutMs;
     return this;
@@ -354,8 +356,8 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
 
   next(value?: unknown): IteratorResult<unknown, T> {
     const st = this._st;
-    if (st === FRESH) {
-      untrack(this);
+    if (st === FRESH || st === LENT) {
+      if (st === FRESH) untrack(this);
       let r: T | typeof PARK;
       try {
         r = this.poll();
