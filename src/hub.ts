@@ -315,11 +315,11 @@ function resume(g: Greenlet, value: unknown, throwFlag: number): boolean {
 }
 
 function makeReady(g: Greenlet, value: unknown, throwFlag: number): boolean {
-  if (g._state !== PARKED) return false;
+  const flags = g._flags;
+  if (flags >>> STATE_SHIFT !== PARKED) return false;
   if (g._wait!._heapIndex >= 0) timers.remove(g._wait!);
-  g._state = READY;
+  g._flags = (flags & FLAG_BITS) | throwFlag | (READY << STATE_SHIFT); // one write: READY (+ throw)
   g._resume = value;
-  g._flags |= throwFlag;
   ready.push(g);
   return true;
 }
