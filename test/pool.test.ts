@@ -698,3 +698,87 @@ describe('deadlines are on the monotonic clock', () => {
     }
   });
 });
+
+describe('membership without a Set (links carry it)', () => {
+  it('a greenlet in two groups, added with joiners already waiting, discarded and added again', async () => {
+    const a = new Group();
+    const b = new Pool(2);
+    await new VirtualClock().run(function* () {
+      const g = spawn(function* () { yield* sleep(0.01); return 1; });
+      const joiners = [0, 1, 2].map(() => spawn(function* () { yield* g.join(); }));
+      yield* sleep(0);
+      a.add(g);
+      a.add(g); // once only
+      yield* b.add(g);
+      expect([a.has(g), b.has(g), a.len(), b.len(), b.freeCount()]).toEqual([true, true, 1, 1, 1]);
+      a.discard(g);
+      expect([a.has(g), a.len(), b.has(g)]).toEqual([false, 0, true]);
+      a.add(g);
+      expect([a.has(g), a.greenlets]).toEqual([true, [g]]);
+      const h = a.spawn(function* () { yield* sleep(0.02); });
+      expect(a.greenlets).toEqual([g, h]);
+      yield* joinall(joiners);
+      expect([a.has(g), b.has(g), a.len(), b.len(), b.freeCount()]).toEqual([false, false, 1, 0, 2]);
+      yield* a.join();
+      expect(a.len()).toBe(0);
+    });
+  });
+
+  it('has, contains and discard take anything: not a member', () => {
+    const g = new Group();
+    for (const x of [null, undefined, 3, {}, new Greenlet(function* () {})]) {
+      expect(g.has(x as never)).toBe(false);
+      expect(g.contains(x as never)).toBe(false);
+      expect(() => g.discard(x as never)).not.toThrow();
+    }
+  });
+
+  it('a member discarded while map waits for it frees its slot and still gives its value', async () => {
+    const pool = new Pool(2);
+    const r = await new VirtualClock().run(function* () {
+      const m = spawn(() => pool.map(function* (x: number) { yield* sleep(0.01); return x; }, [1, 2, 3]));
+      yield* sleep(0.001);
+      const [first] = pool.greenlets;
+      pool.discard(first!);
+      const free = pool.freeCount();
+      yield* sleep(0); // the map takes the freed slot for item 3
+      return [free, pool.freeCount(), pool.has(first!), yield* m.get()];
+    });
+    expect(r).toEqual([1, 0, false, [1, 2, 3]]);
+  });
+});
+
+describe('map observes the failure it throws', () => {
+  it('an early failing item, long before the map ends, is thrown by the map and not also reported', async () => {
+    const pool = new Pool(4);
+    const exitCode = process.exitCode;
+    let caught: unknown;
+    const text = await captureErrors(() => run(function* () {
+      try {
+        // ~30,000 greenlets: many hub turns pass between item 3's death and the map's end.
+        yield* pool.map((x: number) => { if (x === 3) throw new Error('item 3'); return x; }, Array.from({ length: 30_000 }, (_, i) => i));
+      } catch (e) {
+        caught = e;
+      }
+      yield* sleep(0.01); // the failure report, if any, is made on a later turn
+    }));
+    const code = process.exitCode;
+    process.exitCode = exitCode;
+    expect((caught as Error).message).toBe('item 3');
+    expect(text).toBe('');
+    expect(code).toBe(exitCode);
+  });
+
+  it('the first failure in item order is thrown, whatever order items fail in', async () => {
+    const pool = new Pool(3);
+    const r = await quietly(() => new VirtualClock().run(function* () {
+      try {
+        yield* pool.map(function* (x: number) { yield* sleep((5 - x) / 1000); if (x % 2 === 1) throw new Error(`item ${x}`); return x; }, [0, 1, 2, 3, 4]);
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    }));
+    expect(r).toBe('item 1');
+  });
+});
