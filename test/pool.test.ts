@@ -782,3 +782,41 @@ describe('map observes the failure it throws', () => {
     expect(r).toBe('item 1');
   });
 });
+
+describe('Pool.spawn() as one Op object', () => {
+  it('runs afresh each time, also in two greenlets at once while the pool is full, and from top-level code', async () => {
+    const pool = new Pool(1);
+    const seen: number[] = [];
+    let n = 0;
+    const job = function* () { const me = ++n; seen.push(me); yield* sleep(0.001); return me; };
+    const r = await new VirtualClock().run(function* () {
+      const op = pool.spawn(job);
+      const first = yield* op;
+      const [a, b] = [spawn(function* () { return yield* op; }), spawn(function* () { return yield* op; })];
+      yield* joinall([a, b]);
+      yield* pool.join();
+      return [first.value, a.value!.value, b.value!.value, a.value === b.value];
+    });
+    expect(r).toEqual([1, 2, 3, false]);
+    // Outside greenlets (a Greenlet is a thenable: the await gives the job's value).
+    expect(await pool.spawn(job)).toBe(4);
+    expect(seen).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a spawner killed after a release handed it the slot passes the slot on', async () => {
+    const pool = new Pool(1);
+    const r = await new VirtualClock().run(function* () {
+      yield* pool.spawn(function* () { yield* sleep(0.01); });
+      const waiter = spawn(function* () { yield* pool.spawn(function* () { return 'never'; }); });
+      const next = spawn(function* () { return (yield* pool.spawn(function* () { return 'ran'; })).dead; });
+      yield* sleep(0.005);
+      // The member dies; its slot goes to `waiter`, which is killed before it runs.
+      const [member] = pool.greenlets;
+      member!.link(() => waiter.kill({ block: false }));
+      yield* joinall([waiter, next]);
+      yield* pool.join();
+      return [pool.freeCount(), pool._sem.counter, pool._sem._inFlight, next.successful()];
+    });
+    expect(r).toEqual([1, 1, 0, true]);
+  });
+});
