@@ -714,8 +714,9 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   /** Shoots `g` unless this group already did. */
   private shoot(g: AnyGreenlet, exception: ErrorClass | Error | undefined): void {
     if (this._dying.has(g)) return;
-    g.kill({ exception, block: false });
+    // Marked first: a member that has not started dies within kill() and leaves (unmarked) there.
     this._dying.add(g);
+    g.kill({ exception, block: false });
   }
 
   /**

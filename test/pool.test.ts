@@ -820,3 +820,21 @@ describe('Pool.spawn() as one Op object', () => {
     expect(r).toEqual([1, 1, 0, true]);
   });
 });
+
+describe('kill of members that never started', () => {
+  for (const name of ['Group', 'Pool'] as const) {
+    it(`${name}: they leave at once and the group forgets it shot them`, async () => {
+      const group = name === 'Group' ? new Group() : new Pool(3);
+      await new VirtualClock().run(function* () {
+        const gs = name === 'Group'
+          ? [0, 1, 2].map(() => (group as Group).spawn(function* () { yield* sleep(1); }))
+          : [yield* (group as Pool).spawn(function* () { yield* sleep(1); })];
+        yield* group.kill();
+        expect(gs.every((g) => g.dead)).toBe(true);
+        expect(group.len()).toBe(0);
+        const dying = (group instanceof Pool ? group._group : group)._dying;
+        expect(dying.size).toBe(0);
+      });
+    });
+  }
+});
