@@ -838,3 +838,57 @@ describe('kill of members that never started', () => {
     });
   }
 });
+
+describe('map over any iterable', () => {
+  it('a generator source is read lazily, closed when the map is killed, and its error is thrown', async () => {
+    const pool = new Pool(2);
+    const log: string[] = [];
+    function* source(n: number, failAt = -1) {
+      try {
+        for (let i = 0; i < n; i++) {
+          if (i === failAt) throw new Error(`source broke at ${i}`);
+          log.push(`gave ${i}`);
+          yield i;
+        }
+      } finally {
+        log.push('closed');
+      }
+    }
+    const r = await new VirtualClock().run(function* () {
+      const slow = function* (x: number) { yield* sleep(0.01); return x; };
+      const m = spawn(() => pool.map(slow, source(10)));
+      yield* sleep(0.001); // two started, the third waits for a slot
+      const before = [...log];
+      m.kill({ block: false });
+      yield* joinall([m]);
+      const afterKill = [...log];
+      log.length = 0;
+      let err = '';
+      try {
+        yield* pool.map(slow, source(5, 3));
+      } catch (e) {
+        err = (e as Error).message;
+      }
+      return [before, afterKill, err, [...log], yield* pool.map(slow, new Set([1, 2, 3]))];
+    });
+    expect(r).toEqual([
+      ['gave 0', 'gave 1', 'gave 2'],
+      ['gave 0', 'gave 1', 'gave 2', 'closed'],
+      'source broke at 3',
+      ['gave 0', 'gave 1', 'gave 2', 'closed'],
+      [1, 2, 3],
+    ]);
+  });
+
+  it('an array that changes length while mapped is read as for-of reads it', async () => {
+    const group = new Group();
+    const items = [1, 2, 3];
+    const grown = await new VirtualClock().run(() => group.map((x: number) => { if (x === 1) items.push(4); return x * 10; }, items));
+    // The greenlets run after all items are started here: the push lands after the loop.
+    expect(grown).toEqual([10, 20, 30]);
+    const shrink = [1, 2, 3, 4, 5];
+    const pool = new Pool(1);
+    const cut = await new VirtualClock().run(() => pool.map((x: number) => { if (x === 2) shrink.length = 3; return x; }, shrink));
+    expect(cut).toEqual([1, 2, 3]);
+  });
+});
