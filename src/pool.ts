@@ -248,45 +248,54 @@ class MapWait extends Wait<void> {
   }
 }
 
-/** `map`: start each item's greenlet (waiting for slots), then give the values in order. */
+/**
+ * `map`: start each item's greenlet (waiting for slots), then give the values in order.
+ *
+ * The Ops of this file run hoisted generator functions (an arrow closure per call makes the
+ * generator): a fresh `function*` closure per call, `opFrom(function* () { ... })`, costs V8 a
+ * prototype object and a generator map of its own at its first call (about 1 µs: it was most
+ * of a `Pool.apply()`).
+ */
 function mapOp<T, R>(sp: Spawner, fn: (x: T) => R, items: Iterable<T>, what: string): Op<ResultOf<R>[]> {
   checkFunction(fn, what);
   checkIterable(items, what);
-  return opFrom(function* () {
-    // A plain array is walked by index, as its own iterator would (its length read each time).
-    const array = Array.isArray(items) && items[Symbol.iterator] === ARRAY_ITERATOR ? (items as T[]) : null;
-    const run = new MapRun(array !== null ? array.length : 0);
-    const it = array === null ? items[Symbol.iterator]() : null;
-    let inBody = false; // (a source whose next() threw is not closed, as for-of)
-    try {
-      for (let k = 0; ; k++) {
-        let x: T;
-        if (array !== null) {
-          if (k >= array.length) break;
-          x = array[k]!;
-        } else {
-          inBody = false;
-          const r = it!.next();
-          if (r.done === true) break;
-          inBody = true;
-          x = r.value;
-        }
-        const i = run.begin();
-        const args = [x];
-        if (sp._trySpawn(fn as Fn<any[], unknown>, args, run, i) === null) {
-          yield* sp._waitSlot();
-          sp._start(fn as Fn<any[], unknown>, args, run, i);
-        }
+  return opFrom(() => mapItems(sp, fn, items, what), what);
+}
+
+function* mapItems<T, R>(sp: Spawner, fn: (x: T) => R, items: Iterable<T>, what: string): Generator<unknown, ResultOf<R>[], unknown> {
+  // A plain array is walked by index, as its own iterator would (its length read each time).
+  const array = Array.isArray(items) && items[Symbol.iterator] === ARRAY_ITERATOR ? (items as T[]) : null;
+  const run = new MapRun(array !== null ? array.length : 0);
+  const it = array === null ? items[Symbol.iterator]() : null;
+  let inBody = false; // (a source whose next() threw is not closed, as for-of)
+  try {
+    for (let k = 0; ; k++) {
+      let x: T;
+      if (array !== null) {
+        if (k >= array.length) break;
+        x = array[k]!;
+      } else {
+        inBody = false;
+        const r = it!.next();
+        if (r.done === true) break;
+        inBody = true;
+        x = r.value;
       }
-      run.fed = true;
-      if (!run.settled()) yield* new MapWait(run, what);
-      return run.result() as ResultOf<R>[];
-    } finally {
-      run.closed = true;
-      // Left early (killed, or a spawn threw): close the source, as for-of would.
-      if (inBody && !run.fed && typeof it!.return === 'function') it!.return();
+      const i = run.begin();
+      const args = [x];
+      if (sp._trySpawn(fn as Fn<any[], unknown>, args, run, i) === null) {
+        yield* sp._waitSlot();
+        sp._start(fn as Fn<any[], unknown>, args, run, i);
+      }
     }
-  }, what);
+    run.fed = true;
+    if (!run.settled()) yield* new MapWait(run, what);
+    return run.result() as ResultOf<R>[];
+  } finally {
+    run.closed = true;
+    // Left early (killed, or a spawn threw): close the source, as for-of would.
+    if (inBody && !run.fed && typeof it!.return === 'function') it!.return();
+  }
 }
 
 /** Gives the next finished greenlet of an IMap (or the END mark); parks until there is one. */
@@ -734,17 +743,19 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     const o = ownOptions(opts, 'Group.join(options)');
     const deadline = deadlineAfter(o.timeout, 'Group.join({ timeout })');
     const raiseError = checkBoolean(o.raiseError, 'Group.join({ raiseError })', false);
-    const self = this;
-    return opFrom(function* () {
-      // The dead leave on a later hub turn (their links run then): wait only for the living.
-      for (let gs = living(self.members()); gs.length > 0; gs = living(self.members())) {
-        const left = remaining(deadline);
-        if (left === 0) return false;
-        yield* joinall(gs, { timeout: left, raiseError });
-      }
-      self._pruneDead();
-      return true;
-    }, 'Group.join()');
+    return opFrom(() => this.joinMembers(deadline, raiseError), 'Group.join()');
+  }
+
+  private *joinMembers(deadline: number, raiseError: boolean): Generator<unknown, boolean, unknown> {
+    // Members added with add() leave a hub step after their death (their link runs then):
+    // wait only for the living.
+    for (let gs = living(this.members()); gs.length > 0; gs = living(this.members())) {
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      yield* joinall(gs, { timeout: left, raiseError });
+    }
+    this._pruneDead();
+    return true;
   }
 
   /** Shoots `g` unless this group already did. */
@@ -774,19 +785,24 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     for (const g of all()) this.shoot(g, exception);
     if (me !== null && (this.has(me) || this._feeders.has(me))) this.shoot(me, exception);
     if (!block) return doneOp(undefined);
-    const self = this;
-    const op = opFrom(function* () {
-      // Members spawned while we wait get killed too, as gevent's Group.kill does.
-      for (let gs = all(); gs.length > 0; gs = all()) {
-        const left = remaining(deadline);
-        if (left === 0) return;
-        for (const g of gs) self.shoot(g, exception);
-        yield* joinall(gs, { timeout: left });
-      }
-      self._pruneDead();
-    }, 'Group.kill()');
+    const op = opFrom(() => this.killMembers(all, deadline, exception), 'Group.kill()');
     untrack(op);
     return op;
+  }
+
+  private *killMembers(
+    all: () => AnyGreenlet[],
+    deadline: number,
+    exception: ErrorClass | Error | undefined,
+  ): Generator<unknown, void, unknown> {
+    // Members spawned while we wait get killed too, as gevent's Group.kill does.
+    for (let gs = all(); gs.length > 0; gs = all()) {
+      const left = remaining(deadline);
+      if (left === 0) return;
+      for (const g of gs) this.shoot(g, exception);
+      yield* joinall(gs, { timeout: left });
+    }
+    this._pruneDead();
   }
 
   /**
@@ -852,12 +868,13 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   apply<A extends unknown[], R>(fn: Fn<A, R>, args: A = [] as unknown as A): Op<ResultOf<R>> {
     checkFunction(fn, 'Group.apply()');
     checkArgs(args, 'Group.apply(fn, args)');
-    const self = this;
-    return opFrom(function* () {
-      const me = getcurrent();
-      if (me !== null && self.has(me)) return (yield* applyInline(fn as Fn<any[], unknown>, args)) as ResultOf<R>;
-      return yield* self.spawn(fn, ...args).get();
-    }, 'Group.apply()');
+    return opFrom(() => this.applyIn(fn as Fn<any[], unknown>, args), 'Group.apply()') as Op<ResultOf<R>>;
+  }
+
+  private *applyIn(fn: Fn<any[], unknown>, args: unknown[]): Generator<unknown, unknown, unknown> {
+    const me = getcurrent();
+    if (me !== null && this.has(me)) return yield* applyInline(fn, args);
+    return yield* this._start(fn, [...args]).get();
   }
 
   /**
@@ -1088,15 +1105,17 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     if (!(g instanceof Greenlet)) {
       throw new TypeError(`Pool.add() takes a Greenlet, got ${describeValue(g)}; spawn one with spawn(fn)`);
     }
+    return opFrom(() => this.addWhenFree(g), 'Pool.add()');
+  }
+
+  private *addWhenFree(g: AnyGreenlet): Generator<unknown, void, unknown> {
     const group = this._group;
     const sem = this._sem;
-    return opFrom(function* () {
-      if (group.has(g) || g.dead) return;
-      if (!sem._take()) yield* sem.acquire();
-      // It may have died while we waited: then the slot goes straight back.
-      if (g.dead) sem.release();
-      else group.add(g);
-    }, 'Pool.add()');
+    if (group.has(g) || g.dead) return;
+    if (!sem._take()) yield* sem.acquire();
+    // It may have died while we waited: then the slot goes straight back.
+    if (g.dead) sem.release();
+    else group.add(g);
   }
 
   /**
@@ -1138,12 +1157,13 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
   waitAvailable(opts?: { timeout?: number | null } | null): Op<number> {
     const timeout = ownOptions(opts, 'Pool.waitAvailable(options)').timeout;
     if (timeout !== undefined && timeout !== null) checkSeconds(timeout, 'Pool.waitAvailable({ timeout })');
-    const self = this;
-    return opFrom(function* () {
-      // The Wait is made only when needed: made and left unused, it would count as dropped.
-      if (self.freeCount() === 0) yield* self._sem.waitAvailable({ timeout });
-      return self.freeCount();
-    }, 'Pool.waitAvailable()');
+    return opFrom(() => this.waitFree(timeout), 'Pool.waitAvailable()');
+  }
+
+  private *waitFree(timeout: number | null | undefined): Generator<unknown, number, unknown> {
+    // The Wait is made only when needed: made and left unused, it would count as dropped.
+    if (this.freeCount() === 0) yield* this._sem.waitAvailable({ timeout });
+    return this.freeCount();
   }
 
   /**
@@ -1256,13 +1276,14 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
   apply<A extends unknown[], R>(fn: Fn<A, R>, args: A = [] as unknown as A): Op<ResultOf<R>> {
     checkFunction(fn, 'Pool.apply()');
     checkArgs(args, 'Pool.apply(fn, args)');
-    const self = this;
-    return opFrom(function* () {
-      const me = getcurrent();
-      if (me !== null && self.has(me)) return (yield* applyInline(fn as Fn<any[], unknown>, args)) as ResultOf<R>;
-      const g = yield* self.spawn(fn, ...args);
-      return yield* g.get();
-    }, 'Pool.apply()');
+    return opFrom(() => this.applyIn(fn as Fn<any[], unknown>, args), 'Pool.apply()') as Op<ResultOf<R>>;
+  }
+
+  private *applyIn(fn: Fn<any[], unknown>, args: unknown[]): Generator<unknown, unknown, unknown> {
+    const me = getcurrent();
+    if (me !== null && this.has(me)) return yield* applyInline(fn, args);
+    const g = yield* new SpawnWait(this, fn, [...args]);
+    return yield* g.get();
   }
 
   /**
