@@ -62,11 +62,11 @@ interface DeathSink {
  * A group's membership of one greenlet, and the greenlet's link to the group: at death the
  * member leaves its group (freeing a Pool's slot), then its `sink`, if any, hears of it.
  *
- * Membership lives in these links alone, not in a Map or Set of the group's: each link is in
- * two intrusive lists, the greenlet's joiners (`_prev`/`_next`, a ParkingLot) and the group's
- * members (`before`/`after`). A Map entry per member cost about 180 ns per item in B5 (a
- * `set` at spawn and a `delete` at death, in a table that outlives its young keys); the link
- * was needed anyway. `has(g)` walks g's joiners, where a spawned member's link comes first.
+ * The group's members are a list of these links (`before`/`after`); a greenlet the group
+ * spawned holds its own (`Member._home`), so spawning and leaving touch no Map or Set: a Map
+ * entry per member cost about 180 ns per item in B5 (a `set` at spawn and a `delete` at
+ * death, in a table that outlives its young keys). Only a greenlet given to `add()` is found
+ * through a Map (`Group.added`), and its link sits in its link list (`_prev`/`_next`).
  */
 class MemberLink implements Joiner {
   declare _prev: Waiter | null;
@@ -300,10 +300,13 @@ function* mapItems<T, R>(sp: Spawner, fn: (x: T) => R, items: Iterable<T>, what:
 
 /** Gives the next finished greenlet of an IMap (or the END mark); parks until there is one. */
 class NextWait<R> extends Wait<IteratorResult<R, undefined>> {
-  constructor(private readonly it: IMap<R>) {
-    super();
-  }
+  // Set in the constructor, not as a class field (one is made per result: see Wait in op.ts).
+  declare private readonly it: IMap<R>;
 
+  constructor(it: IMap<R>) {
+    super();
+    this.it = it;
+  }
 
   override poll(): any {
     return this.it._take();
@@ -577,6 +580,8 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   readonly _dying = new Set<AnyGreenlet>();
   /** @internal A Pool's free slots: each member that leaves releases one. */
   _slots: Semaphore | null = null;
+  /** Members given to `add()` (not spawned by this group), and their links. */
+  private added: Map<AnyGreenlet, MemberLink> | null = null;
 
   constructor(greenlets: Iterable<AnyGreenlet> = []) {
     checkIterable(greenlets, 'new Group(greenlets)');
@@ -600,19 +605,16 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     }
     // A dead greenlet is not tracked at all (gevent): it would only count until its link ran.
     if (g.dead || this.linkOf(g) !== null) return;
-    this.track(g, null, 0);
+    const link = new MemberLink(this, g, null, 0);
+    this.attach(link);
+    (this.added ??= new Map()).set(g, link);
+    g._addJoiner(link);
   }
 
   /** g's link to this group, or null if it is not a member. */
   private linkOf(g: AnyGreenlet): MemberLink | null {
-    if (!(g instanceof Greenlet)) return null;
     if (g instanceof Member && g._home !== null && g._home.group === this) return g._home;
-    const joiners = (g as unknown as { _links: ParkingLot<Joiner> | null })._links;
-    if (joiners === null) return null;
-    for (let j = joiners.peek() as Waiter | null; j !== null; j = j._next) {
-      if (j instanceof MemberLink && j.group === this) return j;
-    }
-    return null;
+    return this.added === null ? null : (this.added.get(g) ?? null);
   }
 
   /** The members, oldest first. */
@@ -620,13 +622,6 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     const out: AnyGreenlet[] = [];
     for (let l = this.first; l !== null; l = l.after) out.push(l.g);
     return out;
-  }
-
-  /** Makes `g` a member, linked so that it leaves at death (and `sink` hears of it). */
-  private track(g: AnyGreenlet, sink: DeathSink | null, index: number): void {
-    const link = new MemberLink(this, g, sink, index);
-    this.attach(link);
-    g._addJoiner(link);
   }
 
   /** Appends a member's link to the member list. */
@@ -649,6 +644,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     else after.before = before;
     link.before = link.after = null;
     this.count--;
+    if (this.added !== null && this.added.get(link.g) === link) this.added.delete(link.g);
     if (this._dying.size !== 0) this._dying.delete(link.g);
     if (this._slots !== null) this._slots.release();
   }
@@ -995,18 +991,22 @@ function checkPoolSize(size: unknown): number {
  * Like that body, each run spawns afresh, and two greenlets may run the same Op at once.
  */
 class SpawnWait extends Wait<AnyGreenlet> {
-  constructor(
-    private readonly pool: Pool,
-    private readonly fn: Fn<any[], unknown>,
-    private readonly args: unknown[],
-  ) {
+  // Set in the constructor, not as class fields (one is made per spawn: see Wait in op.ts).
+  declare private readonly pool: Pool;
+  declare private readonly fn: Fn<any[], unknown>;
+  declare private readonly args: unknown[];
+
+  constructor(pool: Pool, fn: Fn<any[], unknown>, args: unknown[]) {
     super();
+    this.pool = pool;
+    this.fn = fn;
+    this.args = args;
   }
 
   override [Symbol.iterator](): this {
     // Busy in another greenlet: this run gets a wait of its own (opFrom's runs were independent).
     if (this.parking) return new SpawnWait(this.pool, this.fn, this.args)[Symbol.iterator]() as this;
-    return super[Symbol.iterator]();
+    return WAIT_ITERATOR.call(this) as this; // (`super[Symbol.iterator]()` is a slow keyed super load)
   }
 
   override poll(): AnyGreenlet | typeof PARK {
@@ -1040,6 +1040,8 @@ class SpawnWait extends Wait<AnyGreenlet> {
     return 'Pool.spawn()';
   }
 }
+
+const WAIT_ITERATOR = Wait.prototype[Symbol.iterator];
 
 /** What a Semaphore's acquirers list holds (a SpawnWait parks there as one). */
 type AcquireWaiter = Semaphore['_acquirers'] extends ParkingLot<infer W> ? W : never;
