@@ -892,3 +892,21 @@ describe('map over any iterable', () => {
     expect(cut).toEqual([1, 2, 3]);
   });
 });
+
+describe('a member the group spawned leaves as it dies', () => {
+  it('dead means gone: not a member, its slot already handed to the waiting spawner', async () => {
+    const pool = new Pool(1);
+    const group = new Group();
+    const r = await new VirtualClock().run(function* () {
+      const a = yield* pool.spawn(function* () { yield* sleep(0); return 1; });
+      const b = group.spawn(function* () { return 2; });
+      const waiter = spawn(function* () { return yield* pool.spawn(function* () { return 3; }); });
+      yield* sleep(0); // a sleeps, b dies, waiter waits for a slot
+      yield* sleep(0); // a dies
+      const seen = [a.dead, pool.has(a), pool.len(), pool._sem._inFlight, b.dead, group.has(b), group.len()];
+      const c = yield* waiter.get();
+      return [...seen, yield* c.get()];
+    });
+    expect(r).toEqual([true, false, 0, 1, true, false, 0, 3]);
+  });
+});
