@@ -4,13 +4,13 @@
  * A `Pool` is a Group plus a Semaphore: at most `size` members run at once, and `spawn`
  * waits (it is an `Op<Greenlet>`) while the pool is full.
  */
-import { Greenlet, type ErrorClass, type ResultOf } from './greenlet.js';
+import { Greenlet, type ErrorClass, type Joiner, type ResultOf } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { getcurrent, wake } from './hub.js';
 import { Op, PARK, Wait, done, doneOp, opFrom, untrack } from './op.js';
 import { now } from './originals.js';
 import { Event } from './event.js';
-import { ParkingLot } from './parking-lot.js';
+import { ParkingLot, type Waiter } from './parking-lot.js';
 import { Semaphore } from './lock.js';
 import { joinall } from './wait.js';
 import { inspect } from 'node:util';
@@ -24,12 +24,19 @@ function checkFunction(fn: unknown, what: string): void {
       `${what} needs a function to run, got ${describeValue(fn)}; pass a generator function, a plain or an async function`,
     );
   }
+  // The usual kinds are told by their prototype alone (Object.prototype.toString on every
+  // spawn cost more than the rest of the check).
+  const proto = Object.getPrototypeOf(fn);
+  if (proto === Function.prototype || proto === GeneratorFunctionPrototype || proto === AsyncFunctionPrototype) return;
   if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
     throw new TypeError(
       `${what} cannot run the async generator function ${fn.name || '(anonymous)'}; write function* and \`yield*\` the Ops`,
     );
   }
 }
+
+const GeneratorFunctionPrototype = Object.getPrototypeOf(function* () {}) as object;
+const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {}) as object;
 
 function checkIterable(items: unknown, what: string): asserts items is Iterable<unknown> {
   if (items === null || typeof items !== 'object' || typeof (items as Iterable<unknown>)[Symbol.iterator] !== 'function') {
@@ -43,47 +50,263 @@ function resultOf<R>(g: Greenlet<R>): R {
   return g.value as R;
 }
 
+/**
+ * What hears of a member's death besides its group, through the member's one link: a `map`
+ * run or an imap (`index`: the item's number). Saves a link (and its checks) per item.
+ */
+interface DeathSink {
+  _memberDied(g: AnyGreenlet, index: number): void;
+}
+
+/**
+ * A group's membership of one greenlet, and the greenlet's link to the group: at death the
+ * member leaves its group (freeing a Pool's slot), then its `sink`, if any, hears of it.
+ *
+ * The group's members are a list of these links (`before`/`after`); a greenlet the group
+ * spawned holds its own (`Member._home`), so spawning and leaving touch no Map or Set: a Map
+ * entry per member cost about 180 ns per item in B5 (a `set` at spawn and a `delete` at
+ * death, in a table that outlives its young keys). Only a greenlet given to `add()` is found
+ * through a Map (`Group.added`), and its link sits in its link list (`_prev`/`_next`).
+ */
+class MemberLink implements Joiner {
+  declare _prev: Waiter | null;
+  declare _next: Waiter | null;
+  declare _lot: ParkingLot<Waiter> | null;
+  /** The group, or null once the member left it (its sink may still want its death). */
+  declare group: Group | null;
+  declare readonly g: AnyGreenlet;
+  /** Neighbours in the group's member list, in the order the members joined. */
+  declare before: MemberLink | null;
+  declare after: MemberLink | null;
+  declare readonly sink: DeathSink | null;
+  declare readonly index: number;
+
+  constructor(group: Group, g: AnyGreenlet, sink: DeathSink | null, index: number) {
+    this._prev = null;
+    this._next = null;
+    this._lot = null;
+    this.group = group;
+    this.g = g;
+    this.before = null;
+    this.after = null;
+    this.sink = sink;
+    this.index = index;
+  }
+
+  _onDeath(g: AnyGreenlet): void {
+    const group = this.group;
+    if (group !== null) group._left(this);
+    if (this.sink !== null) this.sink._memberDied(g, this.index);
+  }
+}
+
+/**
+ * A greenlet a group spawned (`spawn`, `map`, the imaps): it leaves the group at its death,
+ * synchronously, instead of through a link in its link list. A link is told one hub step
+ * after the death (the hub queues the dead greenlet again to tell its links), and that step
+ * with its link list cost about 130 ns per item in B5. The member leaves as the greenlet dies,
+ * before any of its links are told, as a group's link (added first) saw it before. A greenlet
+ * added with `add()` keeps a link in its link list instead.
+ */
+class Member extends Greenlet<any> {
+  /** Its membership of the group that spawned it; null once dead (a kept greenlet keeps no link). */
+  declare _home: MemberLink | null;
+
+  constructor(fn: Fn<any[], unknown>, group: Group, sink: DeathSink | null, index: number) {
+    super(fn);
+    this._home = new MemberLink(group, this, sink, index);
+  }
+
+  /** @internal */
+  override _die(value: unknown, failed: boolean): void {
+    super._die(value, failed);
+    const link = this._home!;
+    this._home = null;
+    const group = link.group;
+    if (group !== null) group._left(link);
+    if (link.sink !== null) link.sink._memberDied(this, link.index);
+  }
+}
+// Shown as any greenlet is (`<Greenlet "Greenlet-7": fetch>`): the subclass is an internal matter.
+Object.defineProperty(Member, 'name', { value: 'Greenlet' });
+
 /** How `map` and the imaps start one greenlet: at once (Group) or once a slot is free (Pool). */
 interface Spawner {
   /** Starts `fn(...args)` now if a slot is free; null if it must wait for one. */
-  _trySpawn(fn: Fn<any[], unknown>, args: unknown[]): AnyGreenlet | null;
+  _trySpawn(fn: Fn<any[], unknown>, args: unknown[], sink?: DeathSink | null, index?: number): AnyGreenlet | null;
   /** Waits for a slot and keeps it: `_start` must follow in the same step. */
   _waitSlot(): Op<unknown>;
   /** Starts `fn(...args)` in a slot already held. */
-  _start(fn: Fn<any[], unknown>, args: unknown[]): AnyGreenlet;
+  _start(fn: Fn<any[], unknown>, args: unknown[], sink?: DeathSink | null, index?: number): AnyGreenlet;
   readonly _group: Group;
 }
 
-/** `map`: start each item's greenlet (waiting for slots), then collect the values in order. */
+const ARRAY_ITERATOR = Array.prototype[Symbol.iterator];
+
+/** An item of a map run still running. */
+const RUNNING: unique symbol = Symbol('geventjs.map.running') as never;
+
+/** An item of a map run that failed: its exception is read (observed) only if it is thrown. */
+class Failed {
+  constructor(readonly g: AnyGreenlet) {}
+}
+
+/**
+ * One `map`: each item's value lands in `out` at its death, so a run holds values, not its
+ * finished greenlets (100,000 dead greenlets kept to the end cost most of the time in GC).
+ * `head` is the first item not finished successfully; the map gives `out` once every item
+ * finished, or throws the first failure in item order once every item before it finished.
+ */
+class MapRun implements DeathSink {
+  /**
+   * The values, RUNNING where an item is still running. For an array of items it is made
+   * full-length at once: pushing 100,000 marks one by one (growing it) cost ~20 ns per item.
+   */
+  readonly out: unknown[];
+  /** Items started: `out[n..]` are not items (yet). */
+  n = 0;
+  head = 0;
+  /** Every item is started (the map greenlet waits for the rest). */
+  fed = false;
+  /** The map greenlet left (killed, or the source threw): later deaths are of no interest. */
+  closed = false;
+  waiter: MapWait | null = null;
+
+  constructor(expected: number) {
+    this.out = expected > 0 ? new Array<unknown>(expected).fill(RUNNING) : [];
+  }
+
+  /** The number of the next item, marked running. */
+  begin(): number {
+    const i = this.n++;
+    if (i === this.out.length) this.out.push(RUNNING);
+    return i;
+  }
+
+  _memberDied(g: AnyGreenlet, index: number): void {
+    if (this.closed) return;
+    this.out[index] = g.successful() ? g.value : new Failed(g);
+    if (index === this.head) this.advance();
+  }
+
+  private advance(): void {
+    const out = this.out;
+    let h = this.head;
+    const n = this.n;
+    while (h < n) {
+      const v = out[h];
+      if (v === RUNNING) break;
+      if (v instanceof Failed) {
+        // The failure this map will throw: observed now, not reported as nobody's on a later
+        // turn while the map still starts its other items.
+        v.g._markObserved();
+        break;
+      }
+      h++;
+    }
+    this.head = h;
+    const w = this.waiter;
+    if (w !== null && this.settled()) {
+      this.waiter = null;
+      wake(w.g!, undefined);
+    }
+  }
+
+  /** True once the map can give its values or throw its first failure. */
+  settled(): boolean {
+    return this.fed && (this.head === this.n || this.out[this.head] !== RUNNING);
+  }
+
+  /** The values, or the first failure (in item order) thrown. */
+  result(): unknown[] {
+    if (this.head < this.n) throw (this.out[this.head] as Failed).g.exception;
+    if (this.out.length !== this.n) this.out.length = this.n; // the array of items shrank meanwhile
+    return this.out;
+  }
+}
+
+/** The map greenlet waits here for its last items. */
+class MapWait extends Wait<void> {
+  constructor(private readonly run: MapRun, private readonly what: string) {
+    super();
+  }
+
+  override poll(): void | typeof PARK {
+    return this.run.settled() ? undefined : PARK;
+  }
+
+  park(): void {
+    this.run.waiter = this;
+  }
+
+  override cancel(): void {
+    this.run.waiter = null;
+  }
+
+  override describe(): string {
+    return this.what;
+  }
+}
+
+/**
+ * `map`: start each item's greenlet (waiting for slots), then give the values in order.
+ *
+ * The Ops of this file run hoisted generator functions (an arrow closure per call makes the
+ * generator): a fresh `function*` closure per call, `opFrom(function* () { ... })`, costs V8 a
+ * prototype object and a generator map of its own at its first call (about 1 µs: it was most
+ * of a `Pool.apply()`).
+ */
 function mapOp<T, R>(sp: Spawner, fn: (x: T) => R, items: Iterable<T>, what: string): Op<ResultOf<R>[]> {
   checkFunction(fn, what);
   checkIterable(items, what);
-  return opFrom(function* () {
-    const gs: AnyGreenlet[] = [];
-    for (const x of items) {
-      let g = sp._trySpawn(fn as Fn<any[], unknown>, [x]);
-      if (g === null) {
-        yield* sp._waitSlot();
-        g = sp._start(fn as Fn<any[], unknown>, [x]);
+  return opFrom(() => mapItems(sp, fn, items, what), what);
+}
+
+function* mapItems<T, R>(sp: Spawner, fn: (x: T) => R, items: Iterable<T>, what: string): Generator<unknown, ResultOf<R>[], unknown> {
+  // A plain array is walked by index, as its own iterator would (its length read each time).
+  const array = Array.isArray(items) && items[Symbol.iterator] === ARRAY_ITERATOR ? (items as T[]) : null;
+  const run = new MapRun(array !== null ? array.length : 0);
+  const it = array === null ? items[Symbol.iterator]() : null;
+  let inBody = false; // (a source whose next() threw is not closed, as for-of)
+  try {
+    for (let k = 0; ; k++) {
+      let x: T;
+      if (array !== null) {
+        if (k >= array.length) break;
+        x = array[k]!;
+      } else {
+        inBody = false;
+        const r = it!.next();
+        if (r.done === true) break;
+        inBody = true;
+        x = r.value;
       }
-      gs.push(g);
+      const i = run.begin();
+      const args = [x];
+      if (sp._trySpawn(fn as Fn<any[], unknown>, args, run, i) === null) {
+        yield* sp._waitSlot();
+        sp._start(fn as Fn<any[], unknown>, args, run, i);
+      }
     }
-    const out: ResultOf<R>[] = new Array(gs.length);
-    for (let i = 0; i < gs.length; i++) {
-      const g = gs[i]!;
-      if (!g.dead) yield* g.join();
-      out[i] = resultOf(g);
-    }
-    return out;
-  }, what);
+    run.fed = true;
+    if (!run.settled()) yield* new MapWait(run, what);
+    return run.result() as ResultOf<R>[];
+  } finally {
+    run.closed = true;
+    // Left early (killed, or a spawn threw): close the source, as for-of would.
+    if (inBody && !run.fed && typeof it!.return === 'function') it!.return();
+  }
 }
 
 /** Gives the next finished greenlet of an IMap (or the END mark); parks until there is one. */
 class NextWait<R> extends Wait<IteratorResult<R, undefined>> {
-  constructor(private readonly it: IMap<R>) {
-    super();
-  }
+  // Set in the constructor, not as a class field (one is made per result: see Wait in op.ts).
+  declare private readonly it: IMap<R>;
 
+  constructor(it: IMap<R>) {
+    super();
+    this.it = it;
+  }
 
   override poll(): any {
     return this.it._take();
@@ -134,7 +357,7 @@ const COMPACT_AT = 1024;
  * for (let r = yield* it.next(); !r.done; r = yield* it.next()) console.log(r.value);
  * for await (const page of pool.imapUnordered(fetchPage, urls)) console.log(page); // outside
  */
-export class IMap<R> implements AsyncIterable<R> {
+export class IMap<R> implements AsyncIterable<R>, DeathSink {
   /**
    * Greenlets started, in item order (ordered) or finished ones (unordered), from `head` on;
    * the taken front is cut off now and then, so a long pipeline holds only what is unread.
@@ -162,11 +385,7 @@ export class IMap<R> implements AsyncIterable<R> {
     private readonly maxsize: number,
   ) {
     this.room = maxsize === Infinity ? null : new Event();
-    const onDeath = (g: AnyGreenlet): void => {
-      if (!this.ordered) this.results.push(g);
-      this.poke();
-    };
-    this.feeder = new Greenlet(() => this.feed(sp, fn, items, onDeath));
+    this.feeder = new Greenlet(() => this.feed(sp, fn, items));
     sp._group._feeders.add(this.feeder);
     this.feeder.rawlink(() => {
       sp._group._feeders.delete(this.feeder);
@@ -177,7 +396,7 @@ export class IMap<R> implements AsyncIterable<R> {
     this.feeder.start();
   }
 
-  private *feed(sp: Spawner, fn: Fn<[any], unknown>, items: Iterable<unknown>, onDeath: (g: AnyGreenlet) => void) {
+  private *feed(sp: Spawner, fn: Fn<[any], unknown>, items: Iterable<unknown>) {
     let it: Iterator<unknown> | undefined;
     let exhausted = false;
     try {
@@ -203,19 +422,25 @@ export class IMap<R> implements AsyncIterable<R> {
           exhausted = true;
           return;
         }
-        let g = sp._trySpawn(fn, [r.value]);
+        const args = [r.value];
+        let g = sp._trySpawn(fn, args, this);
         if (g === null) {
           yield* sp._waitSlot();
-          g = sp._start(fn, [r.value]);
+          g = sp._start(fn, args, this);
         }
         this.spawned++;
         if (this.ordered) this.results.push(g);
-        g.rawlink(onDeath);
       }
     } finally {
       // Stopped early (killed): close the source, as for-of would.
       if (!exhausted && it !== undefined && typeof it.return === 'function') it.return();
     }
+  }
+
+  /** @internal A started item died (its group link tells us, after its group). */
+  _memberDied(g: AnyGreenlet): void {
+    if (!this.ordered) this.results.push(g);
+    this.poke();
   }
 
   /** The next result: `{ done: false, value }`, or `{ done: true }` after the last one. */
@@ -342,7 +567,10 @@ function* applyInline(fn: Fn<any[], unknown>, args: unknown[]): Generator<unknow
  * const doubled = yield* group.map(function* (x: number) { yield* sleep(0); return x * 2; }, [1, 2, 3]);
  */
 export class Group implements Iterable<AnyGreenlet>, Spawner {
-  private readonly members = new Set<AnyGreenlet>();
+  /** The members' links, oldest first (see MemberLink), and how many. */
+  private first: MemberLink | null = null;
+  private last: MemberLink | null = null;
+  private count = 0;
   /** @internal imap feeders running for this group (killed with it). */
   readonly _feeders = new Set<AnyGreenlet>();
   /**
@@ -350,9 +578,10 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
    * one twice (gevent's `dying`), since every `Greenlet.kill()` interrupts again.
    */
   readonly _dying = new Set<AnyGreenlet>();
-  /** @internal Told of each member that leaves (Pool releases its slot). */
-  _onLeave: ((g: AnyGreenlet) => void) | null = null;
-  private readonly leave = (g: AnyGreenlet): void => this.discard(g);
+  /** @internal A Pool's free slots: each member that leaves releases one. */
+  _slots: Semaphore | null = null;
+  /** Members given to `add()` (not spawned by this group), and their links. */
+  private added: Map<AnyGreenlet, MemberLink> | null = null;
 
   constructor(greenlets: Iterable<AnyGreenlet> = []) {
     checkIterable(greenlets, 'new Group(greenlets)');
@@ -375,22 +604,63 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
       throw new TypeError(`Group.add() takes a Greenlet, got ${describeValue(g)}; spawn one with spawn(fn)`);
     }
     // A dead greenlet is not tracked at all (gevent): it would only count until its link ran.
-    if (this.members.has(g) || g.dead) return;
-    this.members.add(g);
-    g.rawlink(this.leave);
+    if (g.dead || this.linkOf(g) !== null) return;
+    const link = new MemberLink(this, g, null, 0);
+    this.attach(link);
+    (this.added ??= new Map()).set(g, link);
+    g._addJoiner(link);
+  }
+
+  /** g's link to this group, or null if it is not a member. */
+  private linkOf(g: AnyGreenlet): MemberLink | null {
+    if (g instanceof Member && g._home !== null && g._home.group === this) return g._home;
+    return this.added === null ? null : (this.added.get(g) ?? null);
+  }
+
+  /** The members, oldest first. */
+  private members(): AnyGreenlet[] {
+    const out: AnyGreenlet[] = [];
+    for (let l = this.first; l !== null; l = l.after) out.push(l.g);
+    return out;
+  }
+
+  /** Appends a member's link to the member list. */
+  private attach(link: MemberLink): void {
+    const last = this.last;
+    link.before = last;
+    if (last === null) this.first = link;
+    else last.after = link;
+    this.last = link;
+    this.count++;
+  }
+
+  /** @internal A member leaves (its death, or discard): once per link. */
+  _left(link: MemberLink): void {
+    link.group = null;
+    const { before, after } = link;
+    if (before === null) this.first = after;
+    else before.after = after;
+    if (after === null) this.last = before;
+    else after.before = before;
+    link.before = link.after = null;
+    this.count--;
+    if (this.added !== null && this.added.get(link.g) === link) this.added.delete(link.g);
+    if (this._dying.size !== 0) this._dying.delete(link.g);
+    if (this._slots !== null) this._slots.release();
   }
 
   /** @internal So that after join() or kill() the group is empty at once, not a hub turn later. */
   _pruneDead(): void {
-    for (const g of this.members) if (g.dead) this.discard(g);
+    for (const g of this.members()) if (g.dead) this.discard(g);
   }
 
   /** Removes a greenlet (it keeps running). */
   discard(g: AnyGreenlet): void {
-    if (!this.members.delete(g)) return;
-    this._dying.delete(g);
-    if (!g.dead) g.unlink(this.leave);
-    if (this._onLeave !== null) this._onLeave(g);
+    const link = this.linkOf(g);
+    if (link === null) return;
+    this._left(link);
+    // A link in its link list stays only while a map or imap waits for its death.
+    if (link.sink === null && !g.dead) g._removeJoiner(link);
   }
 
   /**
@@ -405,16 +675,17 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   }
 
   /** @internal */
-  _start(fn: Fn<any[], unknown>, args: unknown[]): AnyGreenlet {
-    const g = new Greenlet(fn, ...args);
-    this.add(g);
+  _start(fn: Fn<any[], unknown>, args: unknown[], sink: DeathSink | null = null, index = 0): AnyGreenlet {
+    const g = new Member(fn, this, sink, index);
+    if (args.length !== 0) g._args = args;
+    this.attach(g._home!);
     g.start();
     return g;
   }
 
   /** @internal */
-  _trySpawn(fn: Fn<any[], unknown>, args: unknown[]): AnyGreenlet | null {
-    return this._start(fn, args);
+  _trySpawn(fn: Fn<any[], unknown>, args: unknown[], sink: DeathSink | null = null, index = 0): AnyGreenlet | null {
+    return this._start(fn, args, sink, index);
   }
 
   /** @internal A Group never waits for a slot. */
@@ -424,22 +695,22 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
 
   /** How many members (gevent's `len(group)`). */
   get size(): number {
-    return this.members.size;
+    return this.count;
   }
 
   /** How many members. */
   len(): number {
-    return this.members.size;
+    return this.count;
   }
 
   /** True if `g` is a member. */
   has(g: AnyGreenlet): boolean {
-    return this.members.has(g);
+    return this.linkOf(g) !== null;
   }
 
   /** True if `g` is a member (gevent's `g in group`). */
   contains(g: AnyGreenlet): boolean {
-    return this.members.has(g);
+    return this.linkOf(g) !== null;
   }
 
   /** A Group is never full. */
@@ -449,7 +720,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
 
   /** The members, as a snapshot array. */
   get greenlets(): AnyGreenlet[] {
-    return [...this.members];
+    return this.members();
   }
 
   [Symbol.iterator](): Iterator<AnyGreenlet> {
@@ -468,25 +739,27 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     const o = ownOptions(opts, 'Group.join(options)');
     const deadline = deadlineAfter(o.timeout, 'Group.join({ timeout })');
     const raiseError = checkBoolean(o.raiseError, 'Group.join({ raiseError })', false);
-    const members = this.members;
-    const self = this;
-    return opFrom(function* () {
-      // The dead leave on a later hub turn (their links run then): wait only for the living.
-      for (let gs = living(members); gs.length > 0; gs = living(members)) {
-        const left = remaining(deadline);
-        if (left === 0) return false;
-        yield* joinall(gs, { timeout: left, raiseError });
-      }
-      self._pruneDead();
-      return true;
-    }, 'Group.join()');
+    return opFrom(() => this.joinMembers(deadline, raiseError), 'Group.join()');
+  }
+
+  private *joinMembers(deadline: number, raiseError: boolean): Generator<unknown, boolean, unknown> {
+    // Members added with add() leave a hub step after their death (their link runs then):
+    // wait only for the living.
+    for (let gs = living(this.members()); gs.length > 0; gs = living(this.members())) {
+      const left = remaining(deadline);
+      if (left === 0) return false;
+      yield* joinall(gs, { timeout: left, raiseError });
+    }
+    this._pruneDead();
+    return true;
   }
 
   /** Shoots `g` unless this group already did. */
   private shoot(g: AnyGreenlet, exception: ErrorClass | Error | undefined): void {
     if (this._dying.has(g)) return;
-    g.kill({ exception, block: false });
+    // Marked first: a member that has not started dies within kill() and leaves (unmarked) there.
     this._dying.add(g);
+    g.kill({ exception, block: false });
   }
 
   /**
@@ -504,23 +777,28 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     const block = checkBoolean(o.block, 'Group.kill({ block })', true);
     const exception = checkException(o.exception, 'Group.kill({ exception })');
     const me = getcurrent();
-    const all = (): AnyGreenlet[] => living(this._feeders).concat(living(this.members)).filter((g) => g !== me);
+    const all = (): AnyGreenlet[] => living(this._feeders).concat(living(this.members())).filter((g) => g !== me);
     for (const g of all()) this.shoot(g, exception);
-    if (me !== null && (this.members.has(me) || this._feeders.has(me))) this.shoot(me, exception);
+    if (me !== null && (this.has(me) || this._feeders.has(me))) this.shoot(me, exception);
     if (!block) return doneOp(undefined);
-    const self = this;
-    const op = opFrom(function* () {
-      // Members spawned while we wait get killed too, as gevent's Group.kill does.
-      for (let gs = all(); gs.length > 0; gs = all()) {
-        const left = remaining(deadline);
-        if (left === 0) return;
-        for (const g of gs) self.shoot(g, exception);
-        yield* joinall(gs, { timeout: left });
-      }
-      self._pruneDead();
-    }, 'Group.kill()');
+    const op = opFrom(() => this.killMembers(all, deadline, exception), 'Group.kill()');
     untrack(op);
     return op;
+  }
+
+  private *killMembers(
+    all: () => AnyGreenlet[],
+    deadline: number,
+    exception: ErrorClass | Error | undefined,
+  ): Generator<unknown, void, unknown> {
+    // Members spawned while we wait get killed too, as gevent's Group.kill does.
+    for (let gs = all(); gs.length > 0; gs = all()) {
+      const left = remaining(deadline);
+      if (left === 0) return;
+      for (const g of gs) this.shoot(g, exception);
+      yield* joinall(gs, { timeout: left });
+    }
+    this._pruneDead();
   }
 
   /**
@@ -537,7 +815,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
     if (timeout !== null) checkSeconds(timeout, 'Group.killone({ timeout })');
     const block = checkBoolean(o.block, 'Group.killone({ block })', true);
     const exception = checkException(o.exception, 'Group.killone({ exception })');
-    if (!this.members.has(g) || g.dead) return doneOp(undefined);
+    if (g.dead || !this.has(g)) return doneOp(undefined);
     this.shoot(g, exception);
     if (!block || g === getcurrent()) return doneOp(undefined);
     const op = g.join({ timeout });
@@ -586,12 +864,13 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   apply<A extends unknown[], R>(fn: Fn<A, R>, args: A = [] as unknown as A): Op<ResultOf<R>> {
     checkFunction(fn, 'Group.apply()');
     checkArgs(args, 'Group.apply(fn, args)');
-    const self = this;
-    return opFrom(function* () {
-      const me = getcurrent();
-      if (me !== null && self.has(me)) return (yield* applyInline(fn as Fn<any[], unknown>, args)) as ResultOf<R>;
-      return yield* self.spawn(fn, ...args).get();
-    }, 'Group.apply()');
+    return opFrom(() => this.applyIn(fn as Fn<any[], unknown>, args), 'Group.apply()') as Op<ResultOf<R>>;
+  }
+
+  private *applyIn(fn: Fn<any[], unknown>, args: unknown[]): Generator<unknown, unknown, unknown> {
+    const me = getcurrent();
+    if (me !== null && this.has(me)) return yield* applyInline(fn, args);
+    return yield* this._start(fn, [...args]).get();
   }
 
   /**
@@ -629,7 +908,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
 
   /** `util.inspect` / `console.log`: how many members, not internals. */
   [inspect.custom](): string {
-    return `<${this.constructor.name} ${this.members.size} member${this.members.size === 1 ? '' : 's'}>`;
+    return `<${this.constructor.name} ${this.count} member${this.count === 1 ? '' : 's'}>`;
   }
 }
 
@@ -704,6 +983,70 @@ function checkPoolSize(size: unknown): number {
 }
 
 /**
+ * `Pool.spawn()`: starts the greenlet at once if a slot is free, else waits for one, FIFO,
+ * among the pool's other slot waiters (it parks with the Semaphore's acquirers and follows
+ * AcquireWait's protocol: a release hands it the slot in flight, an interrupted wait takes
+ * none, and a slot that reached it after it was interrupted is passed on). One object per
+ * spawn, where an `opFrom` body cost an Op, a closure, a generator and an AcquireWait.
+ * Like that body, each run spawns afresh, and two greenlets may run the same Op at once.
+ */
+class SpawnWait extends Wait<AnyGreenlet> {
+  // Set in the constructor, not as class fields (one is made per spawn: see Wait in op.ts).
+  declare private readonly pool: Pool;
+  declare private readonly fn: Fn<any[], unknown>;
+  declare private readonly args: unknown[];
+
+  constructor(pool: Pool, fn: Fn<any[], unknown>, args: unknown[]) {
+    super();
+    this.pool = pool;
+    this.fn = fn;
+    this.args = args;
+  }
+
+  override [Symbol.iterator](): this {
+    // Busy in another greenlet: this run gets a wait of its own (opFrom's runs were independent).
+    if (this.parking) return new SpawnWait(this.pool, this.fn, this.args)[Symbol.iterator]() as this;
+    return WAIT_ITERATOR.call(this) as this; // (`super[Symbol.iterator]()` is a slow keyed super load)
+  }
+
+  override poll(): AnyGreenlet | typeof PARK {
+    return this.pool._trySpawn(this.fn, this.args) ?? PARK;
+  }
+
+  park(): void {
+    this.pool._sem._acquirers.push(this as unknown as AcquireWaiter);
+  }
+
+  override cancel(): void {
+    this.pool._sem._acquirers.remove(this as unknown as AcquireWaiter);
+  }
+
+  override next(value?: unknown): IteratorResult<unknown, AnyGreenlet> {
+    if (!this.parking) return super.next(value);
+    // Resumed by a release, which handed us its slot (`true`): ours now, no longer in flight.
+    super.next(value);
+    this.pool._sem._inFlight--;
+    return done(this.pool._start(this.fn, this.args));
+  }
+
+  // The slot reached us but we were interrupted before running: pass it on.
+  override undo(_g: Greenlet, value: unknown): void {
+    if (value !== true) return;
+    this.pool._sem._inFlight--;
+    this.pool._sem.release();
+  }
+
+  override describe(): string {
+    return 'Pool.spawn()';
+  }
+}
+
+const WAIT_ITERATOR = Wait.prototype[Symbol.iterator];
+
+/** What a Semaphore's acquirers list holds (a SpawnWait parks there as one). */
+type AcquireWaiter = Semaphore['_acquirers'] extends ParkingLot<infer W> ? W : never;
+
+/**
  * A Group that runs at most `size` greenlets at once: `spawn` waits while it is full, so it
  * is an Op (`const g = yield* pool.spawn(fn)`). Built from a Group and a Semaphore. As in
  * gevent, `new Pool()` has no limit, and `new Pool(0)` can never run anything (only useful
@@ -725,12 +1068,12 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     this.size = limit === Infinity ? null : limit;
     this._sem = new Semaphore(limit);
     // A member that dies (or is discarded) frees its slot: to the longest waiting spawner.
-    this._group._onLeave = () => void this._sem.release();
+    this._group._slots = this._sem;
   }
 
   /** @internal Starts `fn(...args)` if a slot is free, else null (never ahead of a waiter). */
-  _trySpawn(fn: Fn<any[], unknown>, args: unknown[]): AnyGreenlet | null {
-    return this._sem._take() ? this._group._start(fn, args) : null;
+  _trySpawn(fn: Fn<any[], unknown>, args: unknown[], sink: DeathSink | null = null, index = 0): AnyGreenlet | null {
+    return this._sem._take() ? this._group._start(fn, args, sink, index) : null;
   }
 
   /** @internal Waits for a slot, FIFO; an interrupted wait takes none. */
@@ -739,8 +1082,8 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
   }
 
   /** @internal */
-  _start(fn: Fn<any[], unknown>, args: unknown[]): AnyGreenlet {
-    return this._group._start(fn, args);
+  _start(fn: Fn<any[], unknown>, args: unknown[], sink: DeathSink | null = null, index = 0): AnyGreenlet {
+    return this._group._start(fn, args, sink, index);
   }
 
   /**
@@ -751,16 +1094,7 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
    */
   spawn<A extends unknown[], R>(fn: Fn<A, R>, ...args: A): Op<Greenlet<ResultOf<R>>> {
     checkFunction(fn, 'Pool.spawn()');
-    return opFrom(() => this.spawnWhenFree(fn as Fn<any[], unknown>, args), 'Pool.spawn()') as Op<
-      Greenlet<ResultOf<R>>
-    >;
-  }
-
-  private *spawnWhenFree(fn: Fn<any[], unknown>, args: unknown[]): Generator<unknown, AnyGreenlet, unknown> {
-    const g = this._trySpawn(fn, args);
-    if (g !== null) return g;
-    yield* this._sem.acquire();
-    return this._start(fn, args);
+    return new SpawnWait(this, fn as Fn<any[], unknown>, args) as unknown as Op<Greenlet<ResultOf<R>>>;
   }
 
   /**
@@ -773,15 +1107,17 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     if (!(g instanceof Greenlet)) {
       throw new TypeError(`Pool.add() takes a Greenlet, got ${describeValue(g)}; spawn one with spawn(fn)`);
     }
+    return opFrom(() => this.addWhenFree(g), 'Pool.add()');
+  }
+
+  private *addWhenFree(g: AnyGreenlet): Generator<unknown, void, unknown> {
     const group = this._group;
     const sem = this._sem;
-    return opFrom(function* () {
-      if (group.has(g) || g.dead) return;
-      if (!sem._take()) yield* sem.acquire();
-      // It may have died while we waited: then the slot goes straight back.
-      if (g.dead) sem.release();
-      else group.add(g);
-    }, 'Pool.add()');
+    if (group.has(g) || g.dead) return;
+    if (!sem._take()) yield* sem.acquire();
+    // It may have died while we waited: then the slot goes straight back.
+    if (g.dead) sem.release();
+    else group.add(g);
   }
 
   /**
@@ -823,12 +1159,13 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
   waitAvailable(opts?: { timeout?: number | null } | null): Op<number> {
     const timeout = ownOptions(opts, 'Pool.waitAvailable(options)').timeout;
     if (timeout !== undefined && timeout !== null) checkSeconds(timeout, 'Pool.waitAvailable({ timeout })');
-    const self = this;
-    return opFrom(function* () {
-      // The Wait is made only when needed: made and left unused, it would count as dropped.
-      if (self.freeCount() === 0) yield* self._sem.waitAvailable({ timeout });
-      return self.freeCount();
-    }, 'Pool.waitAvailable()');
+    return opFrom(() => this.waitFree(timeout), 'Pool.waitAvailable()');
+  }
+
+  private *waitFree(timeout: number | null | undefined): Generator<unknown, number, unknown> {
+    // The Wait is made only when needed: made and left unused, it would count as dropped.
+    if (this.freeCount() === 0) yield* this._sem.waitAvailable({ timeout });
+    return this.freeCount();
   }
 
   /**
@@ -941,13 +1278,14 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
   apply<A extends unknown[], R>(fn: Fn<A, R>, args: A = [] as unknown as A): Op<ResultOf<R>> {
     checkFunction(fn, 'Pool.apply()');
     checkArgs(args, 'Pool.apply(fn, args)');
-    const self = this;
-    return opFrom(function* () {
-      const me = getcurrent();
-      if (me !== null && self.has(me)) return (yield* applyInline(fn as Fn<any[], unknown>, args)) as ResultOf<R>;
-      const g = yield* self.spawn(fn, ...args);
-      return yield* g.get();
-    }, 'Pool.apply()');
+    return opFrom(() => this.applyIn(fn as Fn<any[], unknown>, args), 'Pool.apply()') as Op<ResultOf<R>>;
+  }
+
+  private *applyIn(fn: Fn<any[], unknown>, args: unknown[]): Generator<unknown, unknown, unknown> {
+    const me = getcurrent();
+    if (me !== null && this.has(me)) return yield* applyInline(fn, args);
+    const g = yield* new SpawnWait(this, fn, [...args]);
+    return yield* g.get();
   }
 
   /**

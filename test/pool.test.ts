@@ -698,3 +698,215 @@ describe('deadlines are on the monotonic clock', () => {
     }
   });
 });
+
+describe('membership without a Set (links carry it)', () => {
+  it('a greenlet in two groups, added with joiners already waiting, discarded and added again', async () => {
+    const a = new Group();
+    const b = new Pool(2);
+    await new VirtualClock().run(function* () {
+      const g = spawn(function* () { yield* sleep(0.01); return 1; });
+      const joiners = [0, 1, 2].map(() => spawn(function* () { yield* g.join(); }));
+      yield* sleep(0);
+      a.add(g);
+      a.add(g); // once only
+      yield* b.add(g);
+      expect([a.has(g), b.has(g), a.len(), b.len(), b.freeCount()]).toEqual([true, true, 1, 1, 1]);
+      a.discard(g);
+      expect([a.has(g), a.len(), b.has(g)]).toEqual([false, 0, true]);
+      a.add(g);
+      expect([a.has(g), a.greenlets]).toEqual([true, [g]]);
+      const h = a.spawn(function* () { yield* sleep(0.02); });
+      expect(a.greenlets).toEqual([g, h]);
+      yield* joinall(joiners);
+      expect([a.has(g), b.has(g), a.len(), b.len(), b.freeCount()]).toEqual([false, false, 1, 0, 2]);
+      yield* a.join();
+      expect(a.len()).toBe(0);
+    });
+  });
+
+  it('has, contains and discard take anything: not a member', () => {
+    const g = new Group();
+    for (const x of [null, undefined, 3, {}, new Greenlet(function* () {})]) {
+      expect(g.has(x as never)).toBe(false);
+      expect(g.contains(x as never)).toBe(false);
+      expect(() => g.discard(x as never)).not.toThrow();
+    }
+  });
+
+  it('a member discarded while map waits for it frees its slot and still gives its value', async () => {
+    const pool = new Pool(2);
+    const r = await new VirtualClock().run(function* () {
+      const m = spawn(() => pool.map(function* (x: number) { yield* sleep(0.01); return x; }, [1, 2, 3]));
+      yield* sleep(0.001);
+      const [first] = pool.greenlets;
+      pool.discard(first!);
+      const free = pool.freeCount();
+      yield* sleep(0); // the map takes the freed slot for item 3
+      return [free, pool.freeCount(), pool.has(first!), yield* m.get()];
+    });
+    expect(r).toEqual([1, 0, false, [1, 2, 3]]);
+  });
+});
+
+describe('map observes the failure it throws', () => {
+  it('an early failing item, long before the map ends, is thrown by the map and not also reported', async () => {
+    const pool = new Pool(4);
+    const exitCode = process.exitCode;
+    let caught: unknown;
+    const text = await captureErrors(() => run(function* () {
+      try {
+        // ~30,000 greenlets: many hub turns pass between item 3's death and the map's end.
+        yield* pool.map((x: number) => { if (x === 3) throw new Error('item 3'); return x; }, Array.from({ length: 30_000 }, (_, i) => i));
+      } catch (e) {
+        caught = e;
+      }
+      yield* sleep(0.01); // the failure report, if any, is made on a later turn
+    }));
+    const code = process.exitCode;
+    process.exitCode = exitCode;
+    expect((caught as Error).message).toBe('item 3');
+    expect(text).toBe('');
+    expect(code).toBe(exitCode);
+  });
+
+  it('the first failure in item order is thrown, whatever order items fail in', async () => {
+    const pool = new Pool(3);
+    const r = await quietly(() => new VirtualClock().run(function* () {
+      try {
+        yield* pool.map(function* (x: number) { yield* sleep((5 - x) / 1000); if (x % 2 === 1) throw new Error(`item ${x}`); return x; }, [0, 1, 2, 3, 4]);
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    }));
+    expect(r).toBe('item 1');
+  });
+});
+
+describe('Pool.spawn() as one Op object', () => {
+  it('runs afresh each time, also in two greenlets at once while the pool is full, and from top-level code', async () => {
+    const pool = new Pool(1);
+    const seen: number[] = [];
+    let n = 0;
+    const job = function* () { const me = ++n; seen.push(me); yield* sleep(0.001); return me; };
+    const r = await new VirtualClock().run(function* () {
+      const op = pool.spawn(job);
+      const first = yield* op;
+      const [a, b] = [spawn(function* () { return yield* op; }), spawn(function* () { return yield* op; })];
+      yield* joinall([a, b]);
+      yield* pool.join();
+      return [first.value, a.value!.value, b.value!.value, a.value === b.value];
+    });
+    expect(r).toEqual([1, 2, 3, false]);
+    // Outside greenlets (a Greenlet is a thenable: the await gives the job's value).
+    expect(await pool.spawn(job)).toBe(4);
+    expect(seen).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a spawner killed after a release handed it the slot passes the slot on', async () => {
+    const pool = new Pool(1);
+    const r = await new VirtualClock().run(function* () {
+      yield* pool.spawn(function* () { yield* sleep(0.01); });
+      const waiter = spawn(function* () { yield* pool.spawn(function* () { return 'never'; }); });
+      const next = spawn(function* () { return (yield* pool.spawn(function* () { return 'ran'; })).dead; });
+      yield* sleep(0.005);
+      // The member dies; its slot goes to `waiter`, which is killed before it runs.
+      const [member] = pool.greenlets;
+      member!.link(() => waiter.kill({ block: false }));
+      yield* joinall([waiter, next]);
+      yield* pool.join();
+      return [pool.freeCount(), pool._sem.counter, pool._sem._inFlight, next.successful()];
+    });
+    expect(r).toEqual([1, 1, 0, true]);
+  });
+});
+
+describe('kill of members that never started', () => {
+  for (const name of ['Group', 'Pool'] as const) {
+    it(`${name}: they leave at once and the group forgets it shot them`, async () => {
+      const group = name === 'Group' ? new Group() : new Pool(3);
+      await new VirtualClock().run(function* () {
+        const gs = name === 'Group'
+          ? [0, 1, 2].map(() => (group as Group).spawn(function* () { yield* sleep(1); }))
+          : [yield* (group as Pool).spawn(function* () { yield* sleep(1); })];
+        yield* group.kill();
+        expect(gs.every((g) => g.dead)).toBe(true);
+        expect(group.len()).toBe(0);
+        const dying = (group instanceof Pool ? group._group : group)._dying;
+        expect(dying.size).toBe(0);
+      });
+    });
+  }
+});
+
+describe('map over any iterable', () => {
+  it('a generator source is read lazily, closed when the map is killed, and its error is thrown', async () => {
+    const pool = new Pool(2);
+    const log: string[] = [];
+    function* source(n: number, failAt = -1) {
+      try {
+        for (let i = 0; i < n; i++) {
+          if (i === failAt) throw new Error(`source broke at ${i}`);
+          log.push(`gave ${i}`);
+          yield i;
+        }
+      } finally {
+        log.push('closed');
+      }
+    }
+    const r = await new VirtualClock().run(function* () {
+      const slow = function* (x: number) { yield* sleep(0.01); return x; };
+      const m = spawn(() => pool.map(slow, source(10)));
+      yield* sleep(0.001); // two started, the third waits for a slot
+      const before = [...log];
+      m.kill({ block: false });
+      yield* joinall([m]);
+      const afterKill = [...log];
+      log.length = 0;
+      let err = '';
+      try {
+        yield* pool.map(slow, source(5, 3));
+      } catch (e) {
+        err = (e as Error).message;
+      }
+      return [before, afterKill, err, [...log], yield* pool.map(slow, new Set([1, 2, 3]))];
+    });
+    expect(r).toEqual([
+      ['gave 0', 'gave 1', 'gave 2'],
+      ['gave 0', 'gave 1', 'gave 2', 'closed'],
+      'source broke at 3',
+      ['gave 0', 'gave 1', 'gave 2', 'closed'],
+      [1, 2, 3],
+    ]);
+  });
+
+  it('an array that changes length while mapped is read as for-of reads it', async () => {
+    const group = new Group();
+    const items = [1, 2, 3];
+    const grown = await new VirtualClock().run(() => group.map((x: number) => { if (x === 1) items.push(4); return x * 10; }, items));
+    // The greenlets run after all items are started here: the push lands after the loop.
+    expect(grown).toEqual([10, 20, 30]);
+    const shrink = [1, 2, 3, 4, 5];
+    const pool = new Pool(1);
+    const cut = await new VirtualClock().run(() => pool.map((x: number) => { if (x === 2) shrink.length = 3; return x; }, shrink));
+    expect(cut).toEqual([1, 2, 3]);
+  });
+});
+
+describe('a member the group spawned leaves as it dies', () => {
+  it('dead means gone: not a member, its slot already handed to the waiting spawner', async () => {
+    const pool = new Pool(1);
+    const group = new Group();
+    const r = await new VirtualClock().run(function* () {
+      const a = yield* pool.spawn(function* () { yield* sleep(0); return 1; });
+      const b = group.spawn(function* () { return 2; });
+      const waiter = spawn(function* () { return yield* pool.spawn(function* () { return 3; }); });
+      yield* sleep(0); // a sleeps, b dies, waiter waits for a slot
+      yield* sleep(0); // a dies
+      const seen = [a.dead, pool.has(a), pool.len(), pool._sem._inFlight, b.dead, group.has(b), group.len()];
+      const c = yield* waiter.get();
+      return [...seen, yield* c.get()];
+    });
+    expect(r).toEqual([true, false, 0, 1, true, false, 0, 3]);
+  });
+});
