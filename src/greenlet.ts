@@ -12,7 +12,7 @@ import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-che
 import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
 import { shareGeneratorPrototype } from './generator-prototype.js';
 import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, FLAG_BITS, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, STATE_SHIFT, timers, wake } from './hub.js';
-import { holdWhileAlive, releaseOnDeath } from './lifetime.js';
+import { holdWhileAlive, releaseHold, releaseOnDeath } from './lifetime.js';
 import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
 import { now } from './originals.js';
 import { ParkingLot, type Waiter } from './parking-lot.js';
@@ -212,6 +212,20 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
       throw new TypeError(`${this} has nothing to run; pass a function to new Greenlet(fn) or override *_run()`);
     }
     return this._fn.apply(this, args);
+  }
+
+  /**
+   * @internal Sets the arguments the first step calls the function with (before it starts):
+   * one is kept as itself, more in their array (see `_call`).
+   */
+  _setArgs(args: unknown[]): void {
+    if (args.length === 1) {
+      this._resume = args[0];
+      this._flags |= F_ONE_ARG;
+    } else if (args.length !== 0) {
+      this._resume = args;
+      this._flags &= ~F_ONE_ARG;
+    }
   }
 
   /**
@@ -534,6 +548,8 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
       }
     }
     if (this._links === links) this._links = null;
+    const x = this._extra;
+    if (x !== null && x.holding) this.releaseHold(x); // the run() promise is settled now
   }
 
   /** @internal Joiners park here; one joining a dead greenlet is told on a later hub turn. */
@@ -564,6 +580,13 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     } else if (fails) failureDied(this, value);
     // Joiners and links hear of it on a later hub turn, in order (the hub calls _notifyLinks).
     if (this._links !== null) enqueue(this as Greenlet<any>);
+    else if (x !== null && x.holding) this.releaseHold(x); // nobody to tell: nothing to hold for
+  }
+
+  /** Its death was told (or there was nobody to tell): it stops holding the process. */
+  private releaseHold(x: GreenletExtra): void {
+    x.holding = false;
+    releaseHold();
   }
 
   /** @internal Timeouts armed in this greenlet, cancelled at its death. */
@@ -612,6 +635,8 @@ class GreenletExtra {
   awaited = false;
   /** Whether top-level code waits for it (NOT_HELD, or AWAITED_OP / MAIN: see lifetime.ts). */
   holder = NOT_HELD;
+  /** It holds the process (lifetime.ts) until its death has been told to its links. */
+  holding = false;
 
   cancelTimeouts(): void {
     for (const t of this.timeouts) timers.remove(t);
@@ -859,13 +884,26 @@ export function run<R>(
     signal.addEventListener('abort', onAbort, { once: true });
     g.rawlink(() => signal.removeEventListener('abort', onAbort));
   }
-  return Promise.resolve(g) as Promise<any>;
+  return settledWith(g) as Promise<any>;
+}
+
+/**
+ * The promise of a greenlet top-level code waits for, linked now: `Promise.resolve(g)` would
+ * link it only on a later microtask, after the hub may have run the greenlet to its end; the
+ * greenlet would then release the process with nobody told, and a process left with nothing
+ * else to do would exit before the hub's next turn told the late link (`await run()` never
+ * settled, exit status 0).
+ */
+function settledWith<T>(g: Greenlet<T>): Promise<T> {
+  return g.then();
 }
 
 /** Starts a greenlet that top-level code waits for (see lifetime.ts). */
 function startHeld(g: Greenlet<any>, holder: number): void {
   g._awaited = true;
-  g.extra_().holder = holder;
+  const x = g.extra_();
+  x.holder = holder;
+  x.holding = true;
   holdWhileAlive(g, holder === MAIN);
   g.start();
 }
@@ -875,5 +913,5 @@ function startHeld(g: Greenlet<any>, holder: number): void {
 opTracking.runner = (op) => {
   const g = new Greenlet(() => op);
   startHeld(g, AWAITED_OP);
-  return Promise.resolve(g) as Promise<unknown>;
+  return settledWith(g);
 };

@@ -56,7 +56,6 @@ export function holdWhileAlive(g: Greenlet<any>, main: boolean): void {
  * releaseOnDeath(g, g.exception);
  */
 export function releaseOnDeath(g: Greenlet<any>, failure: unknown): void {
-  holders--;
   if (roots.delete(g)) {
     if (failure instanceof KeyboardInterrupt && isMainThread) exitAsSigint();
     if (roots.size === 0) {
@@ -64,6 +63,19 @@ export function releaseOnDeath(g: Greenlet<any>, failure: unknown): void {
       stopListening();
     }
   }
+}
+
+/**
+ * A holder's death has been told to its links (the `run()` promise is settled): it holds the
+ * process no more. Not at its death: the links are told on a later hub step, which may come
+ * after a turn of Node's loop (a drain over budget), and a process no longer held would exit
+ * first, with `await run(...)` never settled.
+ *
+ * @example
+ * releaseHold(); // after the dead root's links were told
+ */
+export function releaseHold(): void {
+  holders--;
   if (holders === 0 && mainEverRan) setHoldProcess(false);
 }
 

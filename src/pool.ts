@@ -677,7 +677,7 @@ export class Group implements Iterable<AnyGreenlet>, Spawner {
   /** @internal */
   _start(fn: Fn<any[], unknown>, args: unknown[], sink: DeathSink | null = null, index = 0): AnyGreenlet {
     const g = new Member(fn, this, sink, index);
-    if (args.length !== 0) g._args = args;
+    g._setArgs(args);
     this.attach(g._home!);
     g.start();
     return g;

@@ -106,6 +106,15 @@ describe('program lifetime', () => {
     expect(o.code).toBe(0);
   });
 
+  it('await run() settles when the root ends in a hub turn over its time budget, before or after then() linked to it', async () => {
+    for (const scenario of ['rootEndsInFirstBusyTurn', 'rootEndsInLaterBusyTurn']) {
+      const o = await runScenario(scenario);
+      expect(o.hung).toBe(false);
+      expect(o.stdout).toBe(scenario === 'rootEndsInFirstBusyTurn' ? 'after run\nawaited item\n' : 'after run\n');
+      expect(o.code).toBe(0);
+    }
+  });
+
   it('spawnLater(Infinity) never starts and never holds the process', async () => {
     const o = await runScenario('spawnLaterInfinity');
     expect(o.hung).toBe(false);
