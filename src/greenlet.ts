@@ -608,7 +608,18 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     this._flags |= F_OBSERVED; // the promise carries a failure on: Node reports it if unhandled
+    // Code outside greenlets waits for it (`await g`): it holds the process until its death
+    // is told, as an `await op` does, also after every run() root settled (when leftover
+    // greenlets hold nothing). Otherwise Node could exit with the await never settled.
+    if (this._state !== DEAD && getcurrent() === null) this.holdUntilTold();
     return this.promise().then(onfulfilled, onrejected);
+  }
+
+  private holdUntilTold(): void {
+    const x = this.extra();
+    if (x.holding) return;
+    x.holding = true;
+    holdWhileAlive(this, false);
   }
 
   private promise(): Promise<T> {

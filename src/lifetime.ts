@@ -28,8 +28,9 @@ let listening = false;
 let unwinding = false;
 
 /**
- * Registers a greenlet that top-level code waits for: a `run()` root (`main`) or the greenlet
- * of an `await op`. Call before it starts.
+ * Registers a greenlet that top-level code waits for: a `run()` root (`main`), the greenlet
+ * of an `await op`, or one that code outside greenlets awaits (`await g`). It holds the
+ * process until `releaseHold()`.
  *
  * @example
  * holdWhileAlive(g, true); // run(): g is a main greenlet

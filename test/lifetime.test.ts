@@ -100,6 +100,13 @@ describe('program lifetime', () => {
     expect(o.code).toBe(0);
   });
 
+  it('after run() settled, a greenlet top-level code awaits holds the process until it ends', async () => {
+    const o = await runScenario('awaitGreenletAfterRun');
+    expect(o.hung).toBe(false);
+    expect(o.stdout).toBe('awaited greenlet gave 5\n');
+    expect(o.code).toBe(0);
+  });
+
   it('a new run() after the first settled holds the process again', async () => {
     const o = await runScenario('secondRun');
     expect(o.stdout).toBe('second run done\n');
