@@ -15,6 +15,7 @@ import { nodeQueueMicrotask } from './originals.js';
 import { ParkingLot } from './parking-lot.js';
 import { Timeout } from './timeout.js';
 import { inspect } from 'node:util';
+import { holdForAwait, releaseHold } from './lifetime.js';
 
 /**
  * A link callback: called with the object once it is ready.
@@ -464,7 +465,16 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
     const p = new Promise<T>((resolve, reject) => {
       if (this._state === VALUE) resolve(this._value as T);
       else if (this._state === EXCEPTION) reject(this._exception);
-      else this.rawlink((r) => (r._state === VALUE ? resolve(r._value as T) : reject(r._exception)));
+      else {
+        // Held while it waits, as an `await op` is: the greenlet that will set it may be a
+        // leftover of a settled run(), which alone would not keep the process alive.
+        holdForAwait();
+        this.rawlink((r) => {
+          releaseHold();
+          if (r._state === VALUE) resolve(r._value as T);
+          else reject(r._exception);
+        });
+      }
     });
     return p.then(onfulfilled, onrejected);
   }

@@ -67,6 +67,18 @@ export function releaseOnDeath(g: Greenlet<any>, failure: unknown): void {
 }
 
 /**
+ * Code outside greenlets awaits something a greenlet will settle (`await ar` on a pending
+ * AsyncResult): hold the process, as for an `await op`, until `releaseHold()` when it settles.
+ *
+ * @example
+ * holdForAwait(); ar.rawlink(() => { releaseHold(); resolve(); });
+ */
+export function holdForAwait(): void {
+  holders++;
+  setHoldProcess(true);
+}
+
+/**
  * A holder's death has been told to its links (the `run()` promise is settled): it holds the
  * process no more. Not at its death: the links are told on a later hub step, which may come
  * after a turn of Node's loop (a drain over budget), and a process no longer held would exit

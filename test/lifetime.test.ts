@@ -107,6 +107,13 @@ describe('program lifetime', () => {
     expect(o.code).toBe(0);
   });
 
+  it('after run() settled, await ar on an AsyncResult a leftover greenlet sets holds the process until it is set', async () => {
+    const o = await runScenario('awaitAsyncResultAfterRun');
+    expect(o.hung).toBe(false);
+    expect(o.stdout).toBe('awaited result\n');
+    expect(o.code).toBe(0);
+  });
+
   it('a new run() after the first settled holds the process again', async () => {
     const o = await runScenario('secondRun');
     expect(o.stdout).toBe('second run done\n');
