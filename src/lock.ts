@@ -59,6 +59,16 @@ function checkInitialValue(value: unknown, what: string): asserts value is numbe
   }
 }
 
+/**
+ * `hold()`'s body: a hoisted generator function, not a `function*` written inside `hold()`: V8
+ * makes a fresh generator closure a prototype and a map at its first call (about 1 µs a
+ * `hold()`, measured; docs/performance.md).
+ */
+function* acquireThen(acquire: Op<boolean>, held: Held): Generator<unknown, Held, unknown> {
+  yield* acquire;
+  return held;
+}
+
 /** Waits for a slot; woken with `true` when a release hands one over. */
 class AcquireWait extends Wait<boolean> {
   private declare readonly sem: Semaphore;
@@ -281,10 +291,7 @@ export class Semaphore {
   hold(): Op<Held> {
     const held = (this._held ??= { [Symbol.dispose]: () => void this.release() });
     const acquire = this.acquire();
-    return opFrom(function* () {
-      yield* acquire;
-      return held;
-    }, `${this.constructor.name}.hold()`);
+    return opFrom(() => acquireThen(acquire, held), `${this.constructor.name}.hold()`);
   }
 
   /** `util.inspect` / `console.log`: free slots and who waits, not internals. */
@@ -488,11 +495,7 @@ export class RLock {
    */
   hold(): Op<Held> {
     const acquire = this.acquire();
-    const held = this.held;
-    return opFrom(function* () {
-      yield* acquire;
-      return held;
-    }, 'RLock.hold()');
+    return opFrom(() => acquireThen(acquire, this.held), 'RLock.hold()');
   }
 
   /** `util.inspect` / `console.log`: the owner and its count, not internals. */
