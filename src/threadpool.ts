@@ -204,6 +204,11 @@ function taskFunction(fn: unknown, what: string): string | ModuleFunction {
   throw new TypeError(`${what} needs a function or { module, name }, got ${describeValue(fn)}`);
 }
 
+/** `apply`'s body: the one result of a one-task wait (hoisted: see `results`). */
+function* firstOf(results: Op<unknown[]>): Generator<unknown, unknown, unknown> {
+  return (yield* results)[0];
+}
+
 /**
  * A pool of at most `size` worker threads running functions off the hub's thread. Threads
  * start on demand and never hold the program open by themselves.
@@ -282,9 +287,7 @@ export class ThreadPool {
     if (!Array.isArray(args)) throw new TypeError(`ThreadPool.apply(fn, args) needs args as an array, got ${describeValue(args)}`);
     const task = this.submit(this.checkOpen(fn, 'ThreadPool.apply(fn)'), args, false);
     const results = this.waitFor([task], 'ThreadPool.apply()');
-    return opFrom(function* () {
-      return (yield* results)[0] as Awaited<R>;
-    }, 'ThreadPool.apply()');
+    return opFrom(() => firstOf(results), 'ThreadPool.apply()') as Op<Awaited<R>>;
   }
 
   /**
@@ -304,19 +307,22 @@ export class ThreadPool {
 
   /** The results of `tasks` in order; while it waits, their threads hold the program. */
   private waitFor(tasks: Task[], label: string): Op<any[]> {
-    const pool = this;
-    return opFrom(function* () {
-      for (const t of tasks) t.waiters++;
-      pool.updateHolds();
-      try {
-        const out: unknown[] = [];
-        for (const t of tasks) out.push(yield* t.result.get());
-        return out;
-      } finally {
-        for (const t of tasks) t.waiters--;
-        pool.updateHolds();
-      }
-    }, label);
+    return opFrom(() => this.results(tasks), label);
+  }
+
+  // (A generator method, not a `function*` written inside each call: V8 makes a fresh
+  // generator closure a prototype and a map at its first call.)
+  private *results(tasks: Task[]): Generator<unknown, unknown[], unknown> {
+    for (const t of tasks) t.waiters++;
+    this.updateHolds();
+    try {
+      const out: unknown[] = [];
+      for (const t of tasks) out.push(yield* t.result.get());
+      return out;
+    } finally {
+      for (const t of tasks) t.waiters--;
+      this.updateHolds();
+    }
   }
 
   /**

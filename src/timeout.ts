@@ -164,18 +164,29 @@ export function withTimeout<T, V = never>(
   }
   const hasValue = 'timeoutValue' in o;
   const timeoutValue = o.timeoutValue as V;
-  return opFrom(function* () {
-    const t = Timeout.start(seconds);
-    try {
-      const body = typeof op === 'function' ? op() : op;
-      return (yield* asIterable(body)) as T;
-    } catch (e) {
-      if (e === t && hasValue) return timeoutValue;
-      throw e;
-    } finally {
-      t.cancel();
-    }
-  }, `withTimeout(${seconds}, …)`);
+  return opFrom(() => runWithTimeout(seconds, op, hasValue, timeoutValue), `withTimeout(${seconds}, …)`);
+}
+
+/**
+ * `withTimeout`'s body: hoisted, not a `function*` written inside each call (V8 makes a fresh
+ * generator closure a prototype and a map at its first call: about 1 µs; docs/performance.md).
+ */
+function* runWithTimeout<T, V>(
+  seconds: number,
+  op: Op<T> | Iterable<unknown, T, unknown> | (() => Iterable<unknown, T, unknown> | Iterator<unknown, T, unknown>),
+  hasValue: boolean,
+  timeoutValue: V,
+): Generator<unknown, T | V, unknown> {
+  const t = Timeout.start(seconds);
+  try {
+    const body = typeof op === 'function' ? op() : op;
+    return (yield* asIterable(body)) as T;
+  } catch (e) {
+    if (e === t && hasValue) return timeoutValue;
+    throw e;
+  } finally {
+    t.cancel();
+  }
 }
 
 /** Refuses, before anything starts, what withTimeout could never run. */
