@@ -11,7 +11,7 @@ import { GreenletExit } from './errors.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
 import { shareGeneratorPrototype } from './generator-prototype.js';
-import { addLive, config, DEAD, enqueue, F_DYING, F_FAILED, FLAG_BITS, getcurrent, INIT, interrupt, PARKED, READY, removeLive, RUNNING, STATE_SHIFT, timers, wake } from './hub.js';
+import { addLive, DEAD, enqueue, F_DYING, F_FAILED, FLAG_BITS, getcurrent, INIT, interrupt, monitoringBlocking, PARKED, READY, removeLive, RUNNING, STATE_SHIFT, timers, wake } from './hub.js';
 import { holdWhileAlive, releaseHold, releaseOnDeath } from './lifetime.js';
 import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
 import { now } from './originals.js';
@@ -160,7 +160,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this._resume = arguments.length <= 1 ? NO_ARGS : Array.prototype.slice.call(arguments, 1);
     this._ctx = captureContext();
     this._parentId = getcurrent()?._id ?? 0;
-    if (opTracking.debug || config.maxBlockingTime !== null) this.extra().spawnSite = new Error('spawned').stack;
+    if (opTracking.debug || monitoringBlocking()) this.extra().spawnSite = new Error('spawned').stack;
   }
 
   /**
