@@ -10,7 +10,7 @@ import { reportError, type Greenlet } from './greenlet.js';
 import { reportIfRejects } from './failure-report.js';
 import { checkBoolean, describeValue, ownOption } from './arg-checks.js';
 import { wake, wakeError } from './hub.js';
-import { Op, PARK, toOp, Wait } from './op.js';
+import { keepOpClass, Op, PARK, toOp, Wait } from './op.js';
 import { nodeQueueMicrotask } from './originals.js';
 import { ParkingLot } from './parking-lot.js';
 import { Timeout } from './timeout.js';
@@ -488,3 +488,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
     return `<${this.constructor.name} ${state}${n === 0 ? '' : `, ${n} waiting`}>`;
   }
 }
+
+// The kinds made per call keep their hidden classes across full GCs (hidden-classes.ts).
+keepOpClass(new EventWait(new Event(), null));
+keepOpClass(new ResultWait(new AsyncResult(), true, true, null));

@@ -12,8 +12,9 @@ import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-che
 import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
 import { shareGeneratorPrototype } from './generator-prototype.js';
 import { addLive, DEAD, enqueue, F_DYING, F_FAILED, FLAG_BITS, getcurrent, INIT, interrupt, monitoringBlocking, PARKED, READY, removeLive, RUNNING, STATE_SHIFT, timers, wake } from './hub.js';
+import { keepHiddenClass } from './hidden-classes.js';
 import { holdWhileAlive, releaseHold, releaseOnDeath } from './lifetime.js';
-import { doneOp, Op, opTracking, PARK, untrack, Wait } from './op.js';
+import { doneOp, keepOpClass, Op, opTracking, PARK, untrack, Wait } from './op.js';
 import { now } from './originals.js';
 import { ParkingLot, type Waiter } from './parking-lot.js';
 import type { TimerEntry } from './timer-heap.js';
@@ -926,3 +927,28 @@ opTracking.runner = (op) => {
   startHeld(g, AWAITED_OP);
   return settledWith(g);
 };
+
+/**
+ * @internal Makes a greenlet that takes no number (a kind kept for its hidden class, see
+ * hidden-classes.ts): a program's first greenlet is still Greenlet-1.
+ *
+ * @example
+ * keepHiddenClass(unnumbered(() => new Member(fn, group, null, 0)));
+ */
+export function unnumbered<G extends Greenlet<any>>(make: () => G): G {
+  const saved = counter;
+  try {
+    return make();
+  } finally {
+    counter = saved;
+  }
+}
+
+// The kinds made per task keep their hidden classes across full GCs (hidden-classes.ts).
+{
+  const g = keepHiddenClass(unnumbered(() => new Greenlet(() => undefined)));
+  keepHiddenClass(new GreenletExtra());
+  keepHiddenClass(new LinkNode(() => undefined, ON_VALUE, false));
+  keepOpClass(new JoinWait(g, null));
+  keepOpClass(new GetWait(g, true, null));
+}

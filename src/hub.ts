@@ -16,7 +16,7 @@ import { checkBoolean, checkSeconds, describeValue } from './arg-checks.js';
 import { contextOf } from './async-context.js';
 import { DroppedOpError, LoopExit } from './errors.js';
 import type { Greenlet } from './greenlet.js';
-import { hasUnstarted, Op, opTracking, safeDescribe, takeUnstarted, toOp, untrack, Wait } from './op.js';
+import { hasUnstarted, keepOpClass, Op, opTracking, safeDescribe, takeUnstarted, toOp, untrack, Wait } from './op.js';
 import { generatorFunctions, generatorNext, isSharedGenerator, MANY } from './generator-prototype.js';
 import { holdsProcess } from './keep-alive.js';
 import { nodeQueueMicrotask, nodeSetImmediate, now, realNow } from './originals.js';
@@ -1056,6 +1056,9 @@ function onTimerError(err: unknown, entry: TimerEntry): void {
   else if (entry instanceof Error) what = entry.name;
   writeReport(`geventjs: ${what} threw when its time came:\n${describeThrown(err)}\n`);
 }
+
+// Made per promise a greenlet waits for: keeps its hidden classes across full GCs (hidden-classes.ts).
+keepOpClass(new ThenableWait(Promise.resolve()));
 
 // Last, after this module's body has run, for its side effect: `await op` needs greenlet.ts
 // (it sets opTracking.runner), also in a program that imports only a subpath such as

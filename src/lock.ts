@@ -13,7 +13,7 @@
 import type { Greenlet } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOption } from './arg-checks.js';
 import { getcurrent, wake } from './hub.js';
-import { Op, PARK, RecycledOp, Wait, doneOp, opFrom, timeLimitMs, untrack } from './op.js';
+import { keepOpClass, Op, PARK, RecycledOp, Wait, doneOp, opFrom, timeLimitMs, untrack } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { inspect } from 'node:util';
 
@@ -504,4 +504,11 @@ export class RLock {
     const held = this.owner === null ? 'unlocked' : `owned by ${String(this.owner)} (count ${this.count})`;
     return `<${this.constructor.name} ${held}${n === 0 ? '' : `, ${n} waiting`}>`;
   }
+}
+
+// The kinds made per call keep their hidden classes across full GCs (hidden-classes.ts).
+{
+  const sem = new Semaphore(1);
+  keepOpClass(new SemaphoreAcquire(sem, -1));
+  keepOpClass(new AcquireWait(sem));
 }

@@ -12,6 +12,7 @@ import { inspect } from 'node:util';
 import { checkTimeout } from './arg-checks.js';
 import { ConcurrentObjectUseError } from './errors.js';
 import type { Greenlet } from './greenlet.js';
+import { keepHiddenClass } from './hidden-classes.js';
 import type { ParkingLot, Waiter } from './parking-lot.js';
 
 /**
@@ -552,4 +553,19 @@ class DoneOp<T> extends Op<T> {
  */
 export function doneOp<T>(value: T): Op<T> {
   return new DoneOp(value);
+}
+
+/**
+ * Keeps an Op of a short-lived kind alive for good, untracked, so that V8 keeps its hidden
+ * classes across full garbage collections (hidden-classes.ts). For a Wait, its `deadline`
+ * holds a fraction first, so the map kept is the one with that field as a double, as it is
+ * once any wait of the kind had a time limit.
+ *
+ * @example
+ * keepOpClass(new QueueGet(q, -1)); // at the end of queue.ts
+ */
+export function keepOpClass(op: Op<unknown>): void {
+  untrack(op);
+  if (op instanceof Wait) op.deadline = 0.5;
+  keepHiddenClass(op);
 }

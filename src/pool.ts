@@ -4,10 +4,11 @@
  * A `Pool` is a Group plus a Semaphore: at most `size` members run at once, and `spawn`
  * waits (it is an `Op<Greenlet>`) while the pool is full.
  */
-import { Greenlet, type ErrorClass, type Joiner, type ResultOf } from './greenlet.js';
+import { Greenlet, type ErrorClass, type Joiner, type ResultOf, unnumbered } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { getcurrent, wake } from './hub.js';
-import { Op, PARK, Wait, done, doneOp, opFrom, untrack } from './op.js';
+import { keepHiddenClass } from './hidden-classes.js';
+import { keepOpClass, Op, PARK, Wait, done, doneOp, opFrom, untrack } from './op.js';
 import { now } from './originals.js';
 import { Event } from './event.js';
 import { ParkingLot, type Waiter } from './parking-lot.js';
@@ -1331,4 +1332,15 @@ export class Pool implements Iterable<AnyGreenlet>, Spawner {
     const n = this._sem._acquirers.size;
     return `<${this.constructor.name} size=${this.size ?? 'none'} running=${this.len()}${n === 0 ? '' : `, ${n} waiting for a slot`}>`;
   }
+}
+
+// The kinds made per item or call keep their hidden classes across full GCs (hidden-classes.ts).
+{
+  const group = new Group();
+  const member = keepHiddenClass(unnumbered(() => new Member(() => undefined, group, null, 0))); // (never attached or run)
+  keepHiddenClass(new MemberLink(group, member, null, 0));
+  const pool = new Pool(1);
+  const run = keepHiddenClass(new MapRun(1));
+  keepOpClass(new MapWait(run, 'Pool.map()'));
+  keepOpClass(new SpawnWait(pool, () => undefined, []));
 }

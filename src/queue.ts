@@ -11,7 +11,7 @@
 import { checkBoolean, checkSeconds, describeValue, ownOption, ownOptions } from './arg-checks.js';
 import type { Greenlet } from './greenlet.js';
 import { F_PENDING, getcurrent, wake } from './hub.js';
-import { Op, PARK, RecycledOp, timeLimitMs, untrack, Wait } from './op.js';
+import { keepOpClass, Op, PARK, RecycledOp, timeLimitMs, untrack, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { inspect } from 'node:util';
 import { GeventjsError } from './errors.js';
@@ -941,4 +941,15 @@ export class JoinableQueue<T> extends Queue<T> {
     if (opts !== undefined && opts !== null) checkOptions(opts, 'JoinableQueue.join(options)');
     return new JoinWait(this as JoinableQueue<unknown>, ownOption(opts, 'timeout'));
   }
+}
+
+// The kinds made per call keep their hidden classes across full GCs (hidden-classes.ts).
+{
+  const q = new Queue<unknown>();
+  keepOpClass(new QueueGet(q, -1));
+  keepOpClass(new QueuePut(q, undefined, -1));
+  keepOpClass(new QueuePeek(q, -1));
+  keepOpClass(new GetWait(q));
+  keepOpClass(new PutWait(q, undefined));
+  keepOpClass(new PeekWait(q));
 }

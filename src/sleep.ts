@@ -3,7 +3,7 @@
  */
 import { checkSeconds } from './arg-checks.js';
 import { SLEEP0_MARK, SLEEP0_RESUME, wake } from './hub.js';
-import { done, Op, PARK, track, untrack, Wait, yielded } from './op.js';
+import { done, keepOpClass, Op, PARK, track, untrack, Wait, yielded } from './op.js';
 import { nodeSetImmediate } from './originals.js';
 import type { Greenlet } from './greenlet.js';
 
@@ -90,3 +90,6 @@ class IdleWait extends Wait<void> {
 export function idle(): Op<void> {
   return new IdleWait();
 }
+
+// Made per sleep: keeps its hidden classes across full GCs (hidden-classes.ts).
+keepOpClass(new SleepWait(1));

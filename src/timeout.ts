@@ -7,6 +7,7 @@ import { type ErrorClass, type Greenlet, setTimeoutClass, toException } from './
 import { checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { getcurrent, interrupt, timers } from './hub.js';
 import { inspect } from 'node:util';
+import { keepHiddenClass } from './hidden-classes.js';
 import { Op, opFrom, untrack } from './op.js';
 import { now } from './originals.js';
 import type { TimerEntry } from './timer-heap.js';
@@ -206,3 +207,7 @@ function asIterable<T>(x: Iterable<unknown, T, unknown> | Iterator<unknown, T, u
   }
   throw new TypeError('withTimeout(seconds, op) needs an Op, a generator, or a function returning one');
 }
+
+// Made per Timeout: keeps its hidden classes across full GCs (hidden-classes.ts); its
+// deadline holds a fraction first, as a started one's does.
+keepHiddenClass(new Timeout(1)).deadline = 0.5;

@@ -6,7 +6,8 @@
 import { Greenlet, toException, type ErrorClass } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { wake } from './hub.js';
-import { doneOp, Op, opFrom, PARK, untrack, Wait } from './op.js';
+import { keepHiddenClass } from './hidden-classes.js';
+import { doneOp, keepOpClass, Op, opFrom, PARK, untrack, Wait } from './op.js';
 import { now } from './originals.js';
 import { Timeout } from './timeout.js';
 
@@ -350,4 +351,12 @@ export function killall(
   const op = opFrom(() => joinKilled(join, list.length, timeout), 'killall()');
   untrack(op); // the kills already happened: leaving the wait unyielded loses nothing
   return op;
+}
+
+// The kinds made per call keep their hidden classes across full GCs (hidden-classes.ts).
+{
+  const it = new WaitIterator<unknown>([], null, Infinity);
+  keepHiddenClass(it);
+  keepOpClass(new NextWait(it));
+  keepOpClass(new JoinAllWait([], null));
 }
