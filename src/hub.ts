@@ -634,7 +634,7 @@ function step(g: Greenlet): void {
         isThrow = true;
         continue;
       }
-      g._state = READY;
+      g._flags = (g._flags & FLAG_BITS) | (READY << STATE_SHIFT); // (the _state setter, inlined by hand: hot)
       g._resume = y === undefined ? undefined : SLEEP0_RESUME;
       ready.push(g);
       return;
@@ -678,7 +678,7 @@ function step(g: Greenlet): void {
  * something already woke it: then it keeps that wake-up and the error is reported.
  */
 function parkOnWait(g: Greenlet, w: Wait<unknown>): boolean {
-  g._state = PARKED;
+  g._flags = (g._flags & FLAG_BITS) | (PARKED << STATE_SHIFT); // (the _state setter, inlined by hand: hot)
   g._wait = w;
   w.g = g;
   try {
