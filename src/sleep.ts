@@ -2,7 +2,7 @@
  * sleep and idle: the two ways a greenlet gives up the loop without waiting on anything else.
  */
 import { checkSeconds } from './arg-checks.js';
-import { SLEEP0_MARK, SLEEP0_RESUME, wake } from './hub.js';
+import { hubIsIdle, SLEEP0_MARK, SLEEP0_RESUME, wake } from './hub.js';
 import { done, keepOpClass, Op, PARK, track, untrack, Wait, yielded } from './op.js';
 import { nodeSetImmediate } from './originals.js';
 import type { Greenlet } from './greenlet.js';
@@ -70,10 +70,15 @@ class IdleWait extends Wait<void> {
   }
 
   park(g: Greenlet): void {
-    // setImmediate runs after Node's poll phase: every ready greenlet and pending I/O first.
-    nodeSetImmediate(() => {
-      if (g._wait === this) wake(g, undefined);
-    });
+    // setImmediate runs after Node's poll phase: pending I/O first. Ready greenlets too,
+    // unless a hub turn ran over its time budget and left some for its own later immediate:
+    // then look again after that one.
+    const check = (): void => {
+      if (g._wait !== this) return;
+      if (hubIsIdle()) wake(g, undefined);
+      else nodeSetImmediate(check);
+    };
+    nodeSetImmediate(check);
   }
 
   override describe(): string {

@@ -2,7 +2,7 @@
  * sleep and idle: giving up the loop.
  */
 import { describe, expect, it } from 'vitest';
-import { GreenletExit, idle, joinall, run, sleep, spawn, Timeout } from '../src/index.js';
+import { config, GreenletExit, idle, joinall, run, sleep, spawn, Timeout } from '../src/index.js';
 import { VirtualClock } from '../src/testing.js';
 
 describe('sleep', () => {
@@ -72,6 +72,29 @@ describe('idle', () => {
       yield* idle();
       order.push('idle done');
     });
+    expect(order).toEqual(['w0', 'w1', 'w2', 'w3', 'w4', 'idle done']);
+  });
+
+  it('waits for the other ready greenlets also when each hub turn runs over its time budget', async () => {
+    const order: string[] = [];
+    const saved = config.switchInterval;
+    config.switchInterval = 1e-6; // every turn is over budget after one step: the rest wait for a setImmediate
+    try {
+      await run(function* () {
+        spawn(function* () {
+          for (let i = 0; i < 5; i++) {
+            order.push(`w${i}`);
+            const t = process.hrtime.bigint();
+            while (process.hrtime.bigint() - t < 20_000n); // a slow step
+            yield* sleep(0);
+          }
+        });
+        yield* idle();
+        order.push('idle done');
+      });
+    } finally {
+      config.switchInterval = saved;
+    }
     expect(order).toEqual(['w0', 'w1', 'w2', 'w3', 'w4', 'idle done']);
   });
 
