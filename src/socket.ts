@@ -89,10 +89,10 @@ function runReaders(): void {
  * - one hub turn (clock read, scope switch) serves every connection that had data, instead of
  *   one turn per message.
  *
- * B7 (50 connections): the server's CPU per round trip fell from ~5,650 to ~5,100 ns (raw Node:
- * ~4,900), and its round trips per second from ~0.93x to ~1.0x of raw Node's, alternating
- * servers in one session. No microtask drain is queued either (Node's `queueMicrotask` makes
- * an AsyncResource per call).
+ * B7 (50 connections): the server's CPU per round trip fell from ~5,700 to ~5,050 ns (raw Node:
+ * ~4,950), and its round trips per second from ~0.89x to ~0.99x of raw Node's (servers
+ * alternated in one session; docs/performance.md). No microtask drain is queued either (Node's
+ * `queueMicrotask` makes an AsyncResource per call).
  */
 function wakeReader(g: Greenlet, value: Buffer): void {
   if (wakeBeforeRunNow(g, value) && !readersPending) {
