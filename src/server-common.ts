@@ -8,7 +8,7 @@
 import type { Greenlet } from './greenlet.js';
 import { describeValue } from './arg-checks.js';
 import { config, getcurrent, wake, wakeError } from './hub.js';
-import { Op, PARK, Wait } from './op.js';
+import { hasUnstarted, Op, opTracking, PARK, takeUnstarted, Wait } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { Pool } from './pool.js';
 import type { Address } from './socket.js';
@@ -166,8 +166,22 @@ export function* runHandler(handle: (...args: any[]) => unknown, args: unknown[]
   if (r !== null && typeof r === 'object' && typeof r.next === 'function' && typeof r[Symbol.iterator] === 'function') {
     yield* r;
   } else if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+    releaseOpsToAwaits();
     yield r;
   }
+}
+
+/**
+ * An async handler (a function that returned a promise) made Ops in its synchronous part that
+ * its `await`s start on later microtasks, after its greenlet parks on the promise. As the hub
+ * does for an async greenlet body, they follow top-level code's rule (reported only if never
+ * started by the end of the turn) instead of failing the greenlet as forgotten `yield*`s.
+ */
+function releaseOpsToAwaits(): void {
+  if (!hasUnstarted()) return;
+  const ops = takeUnstarted();
+  if (opTracking.outside.size === 0) opTracking.checkOutside?.();
+  for (const op of ops) opTracking.outside.add(op);
 }
 
 /**
@@ -184,6 +198,7 @@ export function handlerSteps(handle: (...args: any[]) => unknown, ...args: unkno
   if (r !== null && typeof r === 'object' && typeof r.next === 'function' && typeof r[Symbol.iterator] === 'function') {
     return r as Iterable<unknown, void, unknown>;
   }
+  if (r !== null && typeof r === 'object' && typeof r.then === 'function') releaseOpsToAwaits();
   return awaitResult(r);
 }
 

@@ -94,6 +94,62 @@ describe('StreamServer', () => {
     expect([at >= 0, frames[at + 1]?.replace(/^.*\./, '')]).toEqual([true, 'serveConnection']);
   });
 
+  it('however a handler ends (returns, throws, killed mid-recv, plain or async), its socket is closed and only a real error is reported', async () => {
+    const ends: string[] = [];
+    const handlers: Record<string, (sock: GSocket) => unknown> = {
+      *returns(sock) {
+        yield* sock.sendall('r');
+      },
+      *throws(sock) {
+        yield* sock.sendall('t');
+        throw new Error('handler bug');
+      },
+      *killed(sock) {
+        try {
+          yield* sock.sendall('k');
+          yield* sock.recv(10); // killed here by stop({ timeout: 0 })
+        } finally {
+          ends.push('killed: finally ran');
+        }
+      },
+      plainThrows() {
+        throw new Error('plain handler bug');
+      },
+      async asyncReturns(sock: GSocket) {
+        await sock.sendall('a');
+      },
+    };
+    const servers = Object.fromEntries(Object.entries(handlers).map(([k, h]) => [k, new StreamServer(['127.0.0.1', 0], h)]));
+    const report = await captureErrors(() =>
+      run(function* () {
+        const got: Record<string, string> = {};
+        for (const [k, server] of Object.entries(servers)) {
+          yield* server.start();
+          const c = yield* createConnection(['127.0.0.1', server.serverPort]);
+          // Everything the server sent, up to EOF: it arrives only if the handler closed the socket.
+          const read = spawn(function* () {
+            return (yield* c.makefile().read()).toString();
+          });
+          if (k === 'killed') {
+            yield* until(() => server.handlerCount() === 1);
+            yield* sleep(0.02);
+            yield* server.stop({ timeout: 0 });
+          }
+          got[k] = yield* read.get();
+          c.close();
+          yield* until(() => server.handlerCount() === 0);
+          yield* server.stop();
+        }
+        return got;
+      }).then((got) => ends.push(JSON.stringify(got))),
+    );
+    expect(ends).toEqual(['killed: finally ran', JSON.stringify({ returns: 'r', throws: 't', killed: 'k', plainThrows: '', asyncReturns: 'a' })]);
+    // The two bugs are reported with their stacks; the return, the kill and the async end are not.
+    expect(report.match(/Error: handler bug\n\s+at /g)?.length).toBe(1);
+    expect(report.match(/Error: plain handler bug\n\s+at /g)?.length).toBe(1);
+    expect(report).not.toMatch(/GreenletExit/);
+  });
+
   it('holds 1,000 concurrent connections and ends with no handler left', async () => {
     const server = new StreamServer(['127.0.0.1', 0], echo);
     await server.start();
@@ -335,6 +391,26 @@ describe('DatagramServer', () => {
     expect(replies).toEqual(['A', 'B', 'C']);
     expect(server.closed).toBe(true);
     expect(() => new DatagramServer(['127.0.0.1', 0], 5 as never)).toThrow(TypeError);
+  });
+
+  it('an async handler may await an Op it made before its first await (no forgotten-yield* failure), with or without a pool', async () => {
+    for (const spawnOpt of [undefined, 4]) {
+      const server: DatagramServer = new DatagramServer(['127.0.0.1', 0], async (data, address) => {
+        await server.sendto(Buffer.from(data.toString().toUpperCase()), address);
+      }, { spawn: spawnOpt });
+      const report = await captureErrors(async () => {
+        await server.start();
+        const client = dgram.createSocket('udp4');
+        const reply = await new Promise<string>((resolve) => {
+          client.on('message', (m) => resolve(m.toString()));
+          client.send('a', server.serverPort, '127.0.0.1');
+        });
+        client.close();
+        await server.stop();
+        expect(reply).toBe('A');
+      });
+      expect(report).toBe('');
+    }
   });
 });
 

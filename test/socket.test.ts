@@ -324,7 +324,7 @@ describe('socket', () => {
   it.each([
     ['recv', (c: GSocket) => c.recv(100)],
     ['recvExactly (buffered bytes first)', (c: GSocket) => c.recvExactly(4)],
-  ])("a %s woken by 'data' runs inside the event, and no second (empty) hub turn is queued after it", async (name, read) => {
+  ])("a %s woken by 'data' runs after the event, in one hub turn from an immediate (before any timer), and no second (empty) turn is queued", async (name, read) => {
     let turns = 0;
     const previous = turnEndHook.fn;
     turnEndHook.fn = (readyEmpty) => {
@@ -343,24 +343,69 @@ describe('socket', () => {
           yield* s.sendall('pi'); // half of it: buffered, the reader waits on
           while (c._ns.bytesRead < 2) yield* sleep(0.001);
         }
-        // Listens after the GSocket's own 'data' listener: sees what that one left behind. A
-        // microtask queued here runs after any the hub queued during the event.
+        // Listens after the GSocket's own 'data' listener: sees what that one left behind. An
+        // immediate queued here runs right after the one that runs the readers (immediates run
+        // in order); a microtask queued from it runs after any drain the hub would have
+        // queued. A timer queued here fires on the loop's next turn.
         let atEvent: [string, number] | null = null;
+        let afterImmediate: [string, number] | null = null;
+        let atTimer: string | null = null;
         let extraTurns = -1;
         c._ns.once('data', () => {
           atEvent = [received, turns];
-          queueMicrotask(() => (extraTurns = turns - atEvent![1]));
+          setTimeout(() => (atTimer = received), 0);
+          setImmediate(() => {
+            afterImmediate = [received, turns - atEvent![1]];
+            queueMicrotask(() => (extraTurns = turns - atEvent![1]));
+          });
         });
         yield* s.sendall(name === 'recv' ? 'ping' : 'ng');
         // Polled, not joined: a joiner woken inside the event would add a turn of its own.
-        while (extraTurns < 0) yield* sleep(0.001);
+        while (extraTurns < 0 || atTimer === null) yield* sleep(0.001);
         yield* reader.join();
         c.close();
         s.close();
         l.close();
-        return [(atEvent as [string, number] | null)?.[0], extraTurns];
+        return [(atEvent as [string, number] | null)?.[0], afterImmediate, extraTurns, atTimer];
       });
-      expect(seen).toEqual(['ping', 0]);
+      // Not yet run at the event; run (in one turn) by the immediate; no turn more; before the timer.
+      expect(seen).toEqual(['', ['ping', 1], 1, 'ping']);
+    } finally {
+      turnEndHook.fn = previous;
+    }
+  });
+
+  it("readers woken by 'data' events of one poll run together, in one hub turn", async () => {
+    let turns = 0;
+    const previous = turnEndHook.fn;
+    turnEndHook.fn = (readyEmpty) => {
+      turns++;
+      previous?.(readyEmpty);
+    };
+    try {
+      const seen = await run(function* () {
+        const pairs = [yield* socketPair(), yield* socketPair(), yield* socketPair()];
+        const readers = pairs.map(([c]) => spawn(function* () {
+          return [(yield* c.recv(100)).toString(), turns];
+        }));
+        yield* sleep(0.01);
+        // Three 'data' events in one callback of the loop, as one poll delivers them.
+        let before = -1;
+        setTimeout(() => {
+          before = turns;
+          pairs.forEach(([c], i) => c._ns.emit('data', Buffer.from(`m${i}`)));
+        }, 0);
+        const got: unknown[] = [];
+        for (const r of readers) got.push(yield* r.get());
+        for (const [c, s, l] of pairs) {
+          c.close();
+          s.close();
+          l.close();
+        }
+        return got.map((x) => [(x as [string, number])[0], (x as [string, number])[1] - before]);
+      });
+      // Each ran in the first turn after the events (its step counted when that turn ends).
+      expect(seen).toEqual([['m0', 0], ['m1', 0], ['m2', 0]]);
     } finally {
       turnEndHook.fn = previous;
     }
