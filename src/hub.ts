@@ -294,18 +294,17 @@ export function wakeError(g: Greenlet, err: unknown): boolean {
 }
 
 /**
- * `wake` for a Node I/O callback that calls `runNow()` before it returns: the greenlet is made
- * ready without queueing the microtask drain that `runNow()` would make redundant (Node's
- * queueMicrotask allocates an AsyncResource each time: per message on a busy socket). Only
- * for a call followed by `runNow()` with nothing in between that can throw.
+ * `wake` for a Node I/O callback that makes sure `runNow()` is called soon: before it returns,
+ * or from a `setImmediate` it arms (socket.ts runs every reader woken in one poll in one turn
+ * that way). The greenlet is made ready without queueing the microtask drain (Node's
+ * queueMicrotask allocates an AsyncResource each time: per message on a busy socket); it
+ * waits in the ready queue until that `runNow()`, or an earlier drain, runs it.
  *
  * @example
- * ns.on('data', (chunk) => { wakeBeforeRunNow(reader.g!, chunk); runNow(); });
+ * ns.on('data', (chunk) => { if (wakeBeforeRunNow(reader.g!, chunk)) setImmediate(runNow); });
  */
 export function wakeBeforeRunNow(g: Greenlet, value: unknown): boolean {
-  if (!makeReady(g, value, 0)) return false;
-  // Inside a drain the running loop takes it; otherwise runNow() drains it at once.
-  return true;
+  return makeReady(g, value, 0);
 }
 
 function resume(g: Greenlet, value: unknown, throwFlag: number): boolean {
