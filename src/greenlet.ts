@@ -77,7 +77,7 @@ let counter = 0;
 const NO_ARGS: unknown[] = [];
 /** A `_flags` bit of greenlet.ts's own (the hub's F_* bits are 1 to 16): its outcome was observed. */
 const F_OBSERVED = 32;
-/** `_args` is the one argument itself, not an array (see spawn). */
+/** Before the first step, `_resume` holds the one spawn argument itself, not an array (see spawn). */
 const F_ONE_ARG = 128;
 /** GreenletExtra.holder: nobody at top level waits for it / an `await op` / a `run()` root. */
 const NOT_HELD = 0;

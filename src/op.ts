@@ -283,7 +283,6 @@ export abstract class Wait<T> extends Op<T> implements Iterator<unknown, T, unkn
     return this;
   }
 
-
   /** What the greenlet gets when the time limit runs out (return a value or throw). */
   timedOut(): T {
     return undefined as T;
