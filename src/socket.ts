@@ -22,7 +22,8 @@ import type { Greenlet } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { holdProcess, releaseProcess } from './keep-alive.js';
 import { runNow, wake, wakeBeforeRunNow, wakeError } from './hub.js';
-import { Op, opFrom, PARK, Wait } from './op.js';
+import { keepHiddenClass } from './hidden-classes.js';
+import { keepOpClass, Op, opFrom, PARK, Wait } from './op.js';
 import { nodeSetImmediate } from './originals.js';
 import { ParkingLot } from './parking-lot.js';
 
@@ -1234,4 +1235,12 @@ export function readLines(sock: GSocket): Op<string[]> {
     for (let l = yield* f.readline(); l.length > 0; l = yield* f.readline()) lines.push(l.toString());
     return lines;
   }, 'readLines()');
+}
+
+// The kinds made per read and write keep their hidden classes across full GCs
+// (hidden-classes.ts); the socket they are made on has no handle (never connected).
+{
+  const sock = keepHiddenClass(GSocket.wrap(new net.Socket()));
+  keepOpClass(new ReadWait(sock, RECV, 1));
+  keepOpClass(new SendWait(sock, Buffer.alloc(0), true));
 }
