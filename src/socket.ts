@@ -23,7 +23,7 @@ import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-che
 import { holdProcess, releaseProcess } from './keep-alive.js';
 import { runNow, wake, wakeBeforeRunNow, wakeError } from './hub.js';
 import { keepHiddenClass } from './hidden-classes.js';
-import { keepOpClass, Op, opFrom, PARK, Wait } from './op.js';
+import { keepOpClass, Op, opFrom, PARK, RecycledOp, timeLimitMs, untrack, Wait } from './op.js';
 import { nodeSetImmediate } from './originals.js';
 import { ParkingLot } from './parking-lot.js';
 
@@ -193,14 +193,22 @@ const READ = 3; // exactly n bytes, or fewer at EOF (a file's read(n)); n < 0: a
  * reader never saw.
  */
 class ReadWait extends Wait<Buffer> {
-  constructor(
-    private readonly sock: GSocket,
-    readonly kind: number,
-    readonly n: number,
-  ) {
+  // Set in the constructor (see Wait in op.ts). `kind` and `n` are this run's: the socket
+  // lends the same ReadWait to one read after another (SocketRead, a RecycledOp).
+  private declare readonly sock: GSocket;
+  declare kind: number;
+  declare n: number;
+
+  constructor(sock: GSocket) {
     super();
-    const t = sock._timeout;
-    if (t !== null && t > 0) this.expireAfter(t, 'settimeout()');
+    this.sock = sock;
+    this.kind = RECV;
+    this.n = 0;
+    untrack(this); // never handed to the caller: the SocketRead Op is what is tracked
+  }
+
+  override _runOver(): void {
+    this.sock._spareRead = this;
   }
 
   override poll(): Buffer | typeof PARK {
@@ -234,8 +242,43 @@ class ReadWait extends Wait<Buffer> {
   }
 
   override describe(): string {
-    return ['recv', 'recvExactly', 'readline', 'read'][this.kind] + `(${this.n < 0 ? '' : this.n})`;
+    return readDescription(this.kind, this.n);
   }
+}
+
+/** What `recv`, `recvExactly`, `readline` and `read` return: each run borrows the socket's ReadWait. */
+class SocketRead extends RecycledOp<Buffer, ReadWait> {
+  private declare readonly sock: GSocket;
+  private declare readonly kind: number;
+  private declare readonly n: number;
+  private declare readonly limitMs: number;
+
+  constructor(sock: GSocket, kind: number, n: number) {
+    super();
+    this.sock = sock;
+    this.kind = kind;
+    this.n = n;
+    // The socket's timeout when the call was made, as a ReadWait made here took it.
+    const t = sock._timeout;
+    this.limitMs = t !== null && t > 0 ? timeLimitMs(t, 'settimeout()') : -1;
+  }
+
+  protected borrow(): ReadWait {
+    let w = this.sock._spareRead;
+    if (w === null) w = new ReadWait(this.sock);
+    else this.sock._spareRead = null;
+    w.kind = this.kind;
+    w.n = this.n;
+    return w._freshRun(this.limitMs);
+  }
+
+  override describe(): string {
+    return readDescription(this.kind, this.n);
+  }
+}
+
+function readDescription(kind: number, n: number): string {
+  return ['recv', 'recvExactly', 'readline', 'read'][kind] + `(${n < 0 ? '' : n})`;
 }
 
 /**
@@ -379,6 +422,8 @@ export class GSocket {
   readonly _ns: net.Socket;
   /** @internal The one greenlet reading, if any. */
   _reader: ReadWait | null = null;
+  /** @internal The ReadWait lent to the next read once the last one's run is over (RecycledOp). */
+  _spareRead: ReadWait | null = null;
   /** @internal Writers waiting: for 'drain', for their chunk to flush, or for their turn. */
   _drainers = new ParkingLot<SendWait>();
   /** @internal The sendall that is part way through its data (others wait for it). */
@@ -657,7 +702,7 @@ export class GSocket {
    */
   recv(n: number): Op<Buffer> {
     checkSize(n, 'recv()');
-    return new ReadWait(this, RECV, n);
+    return new SocketRead(this, RECV, n);
   }
 
   /**
@@ -669,7 +714,7 @@ export class GSocket {
    */
   recvExactly(n: number): Op<Buffer> {
     checkSize(n, 'recvExactly()');
-    return new ReadWait(this, EXACT, n);
+    return new SocketRead(this, EXACT, n);
   }
 
   /**
@@ -863,7 +908,7 @@ export class SocketFile {
     this.check('readline()');
     if (limit === null) limit = -1; // Python's readline(None)
     if (limit !== -1) checkSize(limit, 'readline()');
-    return new ReadWait(this.socket, LINE, limit);
+    return new SocketRead(this.socket, LINE, limit);
   }
 
   /**
@@ -877,7 +922,7 @@ export class SocketFile {
     this.check('read()');
     if (n === null) n = -1; // Python's read(None)
     if (n !== -1) checkSize(n, 'read()');
-    return new ReadWait(this.socket, READ, n);
+    return new SocketRead(this.socket, READ, n);
   }
 
   /**
@@ -1241,6 +1286,7 @@ export function readLines(sock: GSocket): Op<string[]> {
 // (hidden-classes.ts); the socket they are made on has no handle (never connected).
 {
   const sock = keepHiddenClass(GSocket.wrap(new net.Socket()));
-  keepOpClass(new ReadWait(sock, RECV, 1));
+  keepOpClass(new ReadWait(sock));
+  keepOpClass(new SocketRead(sock, RECV, 1));
   keepOpClass(new SendWait(sock, Buffer.alloc(0), true));
 }
