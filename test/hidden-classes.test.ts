@@ -19,6 +19,8 @@ describe('hidden classes kept across full GCs', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/done\n$/);
     const lost = r.stdout.split('\n').filter((l) => l.includes('reason: weak objects'));
-    expect(lost).toEqual([]);
+    // None on Node 20 (about 100 before the kept kinds). A few are allowed for Node's own
+    // internals on other versions; geventjs's would come by the dozen, one per hot function.
+    expect(lost.length, lost.join('\n')).toBeLessThan(5);
   });
 });
