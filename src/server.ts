@@ -16,9 +16,8 @@ import cluster from 'node:cluster';
 import * as net from 'node:net';
 import { Greenlet, spawn } from './greenlet.js';
 import { checkBoolean, describeValue, ownOptions } from './arg-checks.js';
-import { wake, wakeError } from './hub.js';
 import { holdProcess, releaseProcess } from './keep-alive.js';
-import { Op, opFrom, Wait } from './op.js';
+import { Op, opFrom } from './op.js';
 import { ParkingLot } from './parking-lot.js';
 import { type Address, GListener, GSocket } from './socket.js';
 import {

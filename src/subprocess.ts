@@ -512,8 +512,6 @@ export class PipeWriter {
   }
 }
 
-function ignore(): void {}
-
 const MAX_STRING_LENGTH = bufferConstants.MAX_STRING_LENGTH;
 
 /**
