@@ -124,16 +124,14 @@ class AcquireWait extends Wait<boolean> {
 /** What `sem.acquire()` returns: each run borrows the semaphore's AcquireWait (RecycledOp). */
 class SemaphoreAcquire extends RecycledOp<boolean, AcquireWait> {
   private declare readonly sem: Semaphore;
-  private declare readonly limitMs: number;
 
   constructor(sem: Semaphore, limitMs: number) {
-    super();
+    super(limitMs);
     this.sem = sem;
-    this.limitMs = limitMs;
   }
 
   protected borrow(): AcquireWait {
-    return this.sem._borrowAcquire(this.limitMs);
+    return this.sem._borrowAcquire();
   }
 
   override describe(): string {
@@ -219,11 +217,10 @@ export class Semaphore {
   }
 
   /** @internal The AcquireWait for a new run of an acquire (the spare, if its last run is over). */
-  _borrowAcquire(limitMs: number): AcquireWait {
-    const w = this._spareAcquire;
-    if (w === null) return new AcquireWait(this)._freshRun(limitMs);
+  _borrowAcquire(): AcquireWait {
+    const w = this._spareAcquire ?? new AcquireWait(this);
     this._spareAcquire = null;
-    return w._freshRun(limitMs);
+    return w;
   }
 
   /** @internal Takes a free slot if there is one, without any Op (the pools' fast path). */

@@ -203,7 +203,6 @@ export function done<T>(value: T): IteratorResult<never, T> {
   return DONE as IteratorResult<never, T>;
 }
 
-
 const FRESH = 0;
 const PARKING = 1;
 const FINISHED = 2;
@@ -436,29 +435,32 @@ export function timeLimitMs(seconds: number | null | undefined, what: string): n
  *
  * @example
  * class GetOp<T> extends RecycledOp<T, GetWait<T>> {
- *   constructor(private readonly q: Queue<T>) { super(); }
- *   protected borrow() { return this.q._borrowGet(-1); }
+ *   constructor(private readonly q: Queue<T>) { super(-1); } // no time limit
+ *   protected borrow() { return this.q._borrowGet(); }
  * }
  */
 export abstract class RecycledOp<T, W extends Wait<T>> extends Op<T> {
   /** The Wait of the latest run, and which of its runs that was. */
   private declare _run: W | null;
   private declare _runId: number;
+  /** Each run's time limit in ms (-1: none, 0: must not park), as `_freshRun` takes it. */
+  private declare readonly _limitMs: number;
 
-  constructor() {
+  constructor(limitMs: number) {
     super();
     this._run = null;
     this._runId = 0;
+    this._limitMs = limitMs;
   }
 
-  /** The Wait for a new run, readied for this Op (`_freshRun`): the primitive's spare, or new. */
+  /** The Wait for a new run, set up for this Op: the primitive's spare, or a new one. */
   protected abstract borrow(): W;
 
   [Symbol.iterator](): W {
     const last = this._run;
     if (last !== null && last._runId === this._runId && last.parking) throw last.inUse(this);
     untrack(this);
-    const w = this.borrow();
+    const w = this.borrow()._freshRun(this._limitMs);
     this._run = w;
     this._runId = ++w._runId;
     return w;

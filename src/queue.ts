@@ -314,16 +314,14 @@ class PeekWait<T> extends Wait<T> {
 /** What `q.get()` returns: each run borrows the queue's GetWait (see RecycledOp in op.ts). */
 class QueueGet<T> extends RecycledOp<T, GetWait<T>> {
   private declare readonly q: Queue<T>;
-  private declare readonly limitMs: number;
 
   constructor(q: Queue<T>, limitMs: number) {
-    super();
+    super(limitMs);
     this.q = q;
-    this.limitMs = limitMs;
   }
 
   protected borrow(): GetWait<T> {
-    return this.q._borrowGet(this.limitMs);
+    return this.q._borrowGet();
   }
 
   override describe(): string {
@@ -335,17 +333,15 @@ class QueueGet<T> extends RecycledOp<T, GetWait<T>> {
 class QueuePut<T> extends RecycledOp<void, PutWait<T>> {
   private declare readonly q: Queue<T>;
   private declare readonly item: T;
-  private declare readonly limitMs: number;
 
   constructor(q: Queue<T>, item: T, limitMs: number) {
-    super();
+    super(limitMs);
     this.q = q;
     this.item = item;
-    this.limitMs = limitMs;
   }
 
   protected borrow(): PutWait<T> {
-    return this.q._borrowPut(this.item, this.limitMs);
+    return this.q._borrowPut(this.item);
   }
 
   override describe(): string {
@@ -356,16 +352,14 @@ class QueuePut<T> extends RecycledOp<void, PutWait<T>> {
 /** What `q.peek()` returns: each run borrows the queue's PeekWait. */
 class QueuePeek<T> extends RecycledOp<T, PeekWait<T>> {
   private declare readonly q: Queue<T>;
-  private declare readonly limitMs: number;
 
   constructor(q: Queue<T>, limitMs: number) {
-    super();
+    super(limitMs);
     this.q = q;
-    this.limitMs = limitMs;
   }
 
   protected borrow(): PeekWait<T> {
-    return this.q._borrowPeek(this.limitMs);
+    return this.q._borrowPeek();
   }
 
   override describe(): string {
@@ -539,27 +533,24 @@ export class Queue<T> implements AsyncIterable<Item<T>> {
   }
 
   /** @internal The GetWait for a new run of a get (the spare, if its last run is over). */
-  _borrowGet(limitMs: number): GetWait<T> {
-    const w = this._spareGet;
-    if (w === null) return new GetWait(this)._freshRun(limitMs);
+  _borrowGet(): GetWait<T> {
+    const w = this._spareGet ?? new GetWait(this);
     this._spareGet = null;
-    return w._freshRun(limitMs);
+    return w;
   }
 
   /** @internal The PutWait for a new run of a put of `item`. */
-  _borrowPut(item: T, limitMs: number): PutWait<T> {
-    const w = this._sparePut;
-    if (w === null) return new PutWait(this, item)._freshRun(limitMs);
+  _borrowPut(item: T): PutWait<T> {
+    const w = this._sparePut ?? new PutWait(this, item);
     this._sparePut = null;
-    return w._forItem(item)._freshRun(limitMs);
+    return w._forItem(item);
   }
 
   /** @internal The PeekWait for a new run of a peek. */
-  _borrowPeek(limitMs: number): PeekWait<T> {
-    const w = this._sparePeek;
-    if (w === null) return new PeekWait(this)._freshRun(limitMs);
+  _borrowPeek(): PeekWait<T> {
+    const w = this._sparePeek ?? new PeekWait(this);
     this._sparePeek = null;
-    return w._freshRun(limitMs);
+    return w;
   }
 
   /**

@@ -251,25 +251,22 @@ class SocketRead extends RecycledOp<Buffer, ReadWait> {
   private declare readonly sock: GSocket;
   private declare readonly kind: number;
   private declare readonly n: number;
-  private declare readonly limitMs: number;
 
   constructor(sock: GSocket, kind: number, n: number) {
-    super();
+    // The socket's timeout when the call was made, as a ReadWait made here took it.
+    const t = sock._timeout;
+    super(t !== null && t > 0 ? timeLimitMs(t, 'settimeout()') : -1);
     this.sock = sock;
     this.kind = kind;
     this.n = n;
-    // The socket's timeout when the call was made, as a ReadWait made here took it.
-    const t = sock._timeout;
-    this.limitMs = t !== null && t > 0 ? timeLimitMs(t, 'settimeout()') : -1;
   }
 
   protected borrow(): ReadWait {
-    let w = this.sock._spareRead;
-    if (w === null) w = new ReadWait(this.sock);
-    else this.sock._spareRead = null;
+    const w = this.sock._spareRead ?? new ReadWait(this.sock);
+    this.sock._spareRead = null;
     w.kind = this.kind;
     w.n = this.n;
-    return w._freshRun(this.limitMs);
+    return w;
   }
 
   override describe(): string {
