@@ -11,7 +11,7 @@ import { GreenletExit } from './errors.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
 import { shareGeneratorPrototype } from './generator-prototype.js';
-import { addLive, DEAD, enqueue, F_DYING, F_FAILED, FLAG_BITS, getcurrent, INIT, interrupt, monitoringBlocking, PARKED, READY, removeLive, RUNNING, STATE_SHIFT, timers, wake } from './hub.js';
+import { addLive, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, monitoringBlocking, PARKED, READY, removeLive, RUNNING, stateOf, timers, wake, withState } from './hub.js';
 import { keepHiddenClass } from './hidden-classes.js';
 import { holdWhileAlive, releaseHold, releaseOnDeath } from './lifetime.js';
 import { doneOp, keepOpClass, Op, opTracking, PARK, untrack, Wait } from './op.js';
@@ -102,7 +102,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   // Few fields on purpose: a parked greenlet's size is B6's memory figure. Rare state lives in
   // `_extra`; booleans are bits of `_flags`.
   // --- owned by the hub (hub.ts) ---
-  /** @internal F_* bits (hub.ts), and the life state in bits STATE_SHIFT and up (see `_state`). */
+  /** @internal F_* bits (hub.ts), and above them the life state (see `_state`). */
   _flags = 0;
   /**
    * @internal What the next step resumes with (an error under F_THROW); after death, the
@@ -136,11 +136,11 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
    * greenlets are copied by the young-generation GC before they run (docs/performance.md).
    */
   get _state(): number {
-    return this._flags >>> STATE_SHIFT;
+    return stateOf(this._flags);
   }
 
   set _state(s: number) {
-    this._flags = (this._flags & FLAG_BITS) | (s << STATE_SHIFT);
+    this._flags = withState(this._flags, s);
   }
 
   constructor(fn?: (...args: any[]) => unknown, ...args: unknown[]);
@@ -567,8 +567,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
 
   /** @internal The end: called by the hub when the body returns or throws. */
   _die(value: unknown, failed: boolean): void {
-    this._state = DEAD;
-    this._flags = F_DYING | (this._flags & (F_OBSERVED | ~FLAG_BITS)); // (keeps the state: DEAD)
+    this._flags = withState(F_DYING | (this._flags & F_OBSERVED), DEAD);
     this._resume = value;
     removeLive(this);
     const x = this._extra;

@@ -45,6 +45,22 @@ export const STATE_SHIFT = 8;
 /** The flag bits of `_flags`, below the state. */
 export const FLAG_BITS = (1 << STATE_SHIFT) - 1;
 
+/**
+ * `flags` with its life state replaced by `state` (the one place that knows the layout; the
+ * hub writes a greenlet's state and flags in one store, and Greenlet's `_state` uses it too).
+ *
+ * @example
+ * g._flags = withState(g._flags, READY);
+ */
+export function withState(flags: number, state: number): number {
+  return (flags & FLAG_BITS) | (state << STATE_SHIFT);
+}
+
+/** The life state held in `flags`. */
+export function stateOf(flags: number): number {
+  return flags >>> STATE_SHIFT;
+}
+
 /** Every sleep and Timeout deadline of this thread. */
 export const timers = new TimerHeap(onTimerError);
 
@@ -315,9 +331,9 @@ function resume(g: Greenlet, value: unknown, throwFlag: number): boolean {
 
 function makeReady(g: Greenlet, value: unknown, throwFlag: number): boolean {
   const flags = g._flags;
-  if (flags >>> STATE_SHIFT !== PARKED) return false;
+  if (stateOf(flags) !== PARKED) return false;
   if (g._wait!._heapIndex >= 0) timers.remove(g._wait!);
-  g._flags = (flags & FLAG_BITS) | throwFlag | (READY << STATE_SHIFT); // one write: READY (+ throw)
+  g._flags = withState(flags, READY) | throwFlag; // one write: READY (+ throw)
   g._resume = value;
   ready.push(g);
   return true;
@@ -375,7 +391,7 @@ export function interrupt(g: Greenlet, err: unknown, stillWanted?: () => boolean
 }
 
 function deliver(g: Greenlet, err: unknown): void {
-  g._state = READY;
+  g._flags = withState(g._flags, READY);
   g._resume = err;
   g._flags |= F_THROW | F_INTERRUPTED;
 }
@@ -546,12 +562,9 @@ const RETURN_RESUMED: Iterator<unknown, unknown, unknown> = {
 export const SLEEP0_MARK: unique symbol = Symbol('geventjs.sleep0') as never;
 export const SLEEP0_RESUME: unique symbol = Symbol('geventjs.sleep0.resume') as never;
 
-/** `_flags` bits a step clears as it starts, with the state bits (it sets RUNNING). */
-const STEP_CLEARS = F_THROW | F_INTERRUPTED | ~FLAG_BITS;
-
 function step(g: Greenlet): void {
   const flags = g._flags;
-  if (flags >>> STATE_SHIFT === DEAD) {
+  if (stateOf(flags) === DEAD) {
     // A dead greenlet in the queue means: tell its joiners and links. Callbacks run outside
     // any greenlet, so an Op they make is not charged to whichever greenlet ran last.
     current = null;
@@ -561,7 +574,7 @@ function step(g: Greenlet): void {
   }
   current = g;
   opTracking.active = true;
-  g._flags = (flags & ~STEP_CLEARS) | (RUNNING << STATE_SHIFT); // one write: RUNNING, no throw pending
+  g._flags = withState(flags & ~(F_THROW | F_INTERRUPTED), RUNNING); // one write: RUNNING, no throw pending
   let value = g._resume;
   let isThrow = (flags & F_THROW) !== 0;
   g._resume = undefined;
@@ -633,7 +646,7 @@ function step(g: Greenlet): void {
         isThrow = true;
         continue;
       }
-      g._flags = (g._flags & FLAG_BITS) | (READY << STATE_SHIFT); // (the _state setter, inlined by hand: hot)
+      g._flags = withState(g._flags, READY);
       g._resume = y === undefined ? undefined : SLEEP0_RESUME;
       ready.push(g);
       return;
@@ -677,7 +690,7 @@ function step(g: Greenlet): void {
  * something already woke it: then it keeps that wake-up and the error is reported.
  */
 function parkOnWait(g: Greenlet, w: Wait<unknown>): boolean {
-  g._flags = (g._flags & FLAG_BITS) | (PARKED << STATE_SHIFT); // (the _state setter, inlined by hand: hot)
+  g._flags = withState(g._flags, PARKED);
   g._wait = w;
   w.g = g;
   try {
@@ -692,7 +705,7 @@ function parkOnWait(g: Greenlet, w: Wait<unknown>): boolean {
       writeReport(`geventjs: ${safeDescribe(w)} woke ${safeName(g)} and then threw:\n${describeThrown(e)}\n`);
       return true;
     }
-    g._state = RUNNING;
+    g._flags = withState(g._flags, RUNNING);
     g._wait = null;
     g._resume = e;
     return false;
@@ -875,14 +888,14 @@ class ThenableWait extends Wait<unknown> {
 
 function parkOnThenable(g: Greenlet, p: PromiseLike<unknown>): void {
   const w = new ThenableWait(p);
-  g._state = PARKED;
+  g._flags = withState(g._flags, PARKED);
   g._wait = w;
   w.g = g;
   try {
     w.park(g);
   } catch (e) {
     // A broken thenable: its `then` threw. Fail the greenlet at this yield.
-    g._state = PARKED;
+    g._flags = withState(g._flags, PARKED);
     wakeError(g, e);
   }
 }
