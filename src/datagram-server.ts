@@ -9,6 +9,7 @@
  * yield* server.start();
  */
 import * as dgram from 'node:dgram';
+import { isGeneratorFunction } from './generator-prototype.js';
 import { Greenlet, spawn } from './greenlet.js';
 import { describeValue, ownOptions } from './arg-checks.js';
 import { wake, wakeError } from './hub.js';
@@ -91,10 +92,6 @@ function udpHandle(sock: dgram.Socket): UdpHandle | null {
   const key = Object.getOwnPropertySymbols(sock).find((k) => k.description === 'state symbol');
   const h = key === undefined ? undefined : ((sock as unknown as Record<symbol, { handle?: Partial<UdpHandle> } | undefined>)[key]?.handle);
   return h && typeof h.recvStart === 'function' && typeof h.recvStop === 'function' ? (h as UdpHandle) : null;
-}
-
-function isGeneratorFunction(fn: unknown): boolean {
-  return typeof fn === 'function' && Object.prototype.toString.call(fn) === '[object GeneratorFunction]';
 }
 
 

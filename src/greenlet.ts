@@ -10,7 +10,7 @@ import { captureContext } from './async-context.js';
 import { GreenletExit } from './errors.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { failureDied, nameOf, reportError, reportIfRejects } from './failure-report.js';
-import { shareGeneratorPrototype } from './generator-prototype.js';
+import { isGeneratorFunction, shareGeneratorPrototype } from './generator-prototype.js';
 import { addLive, DEAD, enqueue, F_DYING, F_FAILED, getcurrent, INIT, interrupt, monitoringBlocking, PARKED, READY, removeLive, RUNNING, stateOf, timers, wake, withState } from './hub.js';
 import { keepHiddenClass } from './hidden-classes.js';
 import { holdWhileAlive, releaseHold, releaseOnDeath } from './lifetime.js';
@@ -66,11 +66,6 @@ class LinkNode<T> implements Joiner {
       reportError(e, `a link callback of ${nameOf(g)}`);
     }
   }
-}
-
-/** True for `function*` (its call only makes an iterator: it must run in a greenlet). */
-function isGeneratorFunction(fn: Function): boolean {
-  return Object.prototype.toString.call(fn) === '[object GeneratorFunction]';
 }
 
 let counter = 0;
@@ -770,10 +765,17 @@ export function setTimeoutClass(c: typeof timeoutClass): void {
   timeoutClass = c;
 }
 
-function checkFunction(fn: unknown, what: string): void {
+/**
+ * Checks what `spawn`-like calls are given to run: a TypeError naming `what` for anything but
+ * a generator, plain or async function.
+ *
+ * @example
+ * checkFunction(fn, 'Group.spawn()');
+ */
+export function checkFunction(fn: unknown, what: string): asserts fn is Function {
   if (typeof fn !== 'function') {
     throw new TypeError(
-      `${what} needs a function, got ${describeValue(fn)}; pass a generator function ` +
+      `${what} needs a function to run, got ${describeValue(fn)}; pass a generator function ` +
         '(function* () { ... }), a plain or an async function',
     );
   }
@@ -786,11 +788,10 @@ function checkFunction(fn: unknown, what: string): void {
  */
 function refuseAsyncGenerator(fn: Function, what: string): void {
   // The usual kinds are told by their prototype alone (a lookup of Symbol.toStringTag on
-  // every spawn cost more than the rest of the check).
-  // The common case first, without Object.getPrototypeOf (dearer on Node 20): a generator function.
-  if (isPrototypeOf.call(GeneratorFunctionPrototype, fn)) return;
+  // every spawn cost more than the rest of the check); a generator function first.
+  if (isGeneratorFunction(fn)) return;
   const proto = Object.getPrototypeOf(fn);
-  if (proto === Function.prototype || proto === GeneratorFunctionPrototype || proto === AsyncFunctionPrototype) return;
+  if (proto === Function.prototype || proto === AsyncFunctionPrototype) return;
   if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
     throw new TypeError(
       `${what} cannot run the async generator function ${fn.name || '(anonymous)'}: a greenlet is a plain ` +
@@ -799,8 +800,6 @@ function refuseAsyncGenerator(fn: Function, what: string): void {
   }
 }
 
-const GeneratorFunctionPrototype = Object.getPrototypeOf(function* () {}) as object;
-const isPrototypeOf = Object.prototype.isPrototypeOf;
 const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {}) as object;
 
 /** An exception option as an Error instance: a class is instantiated, an instance kept. */

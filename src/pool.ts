@@ -4,7 +4,8 @@
  * A `Pool` is a Group plus a Semaphore: at most `size` members run at once, and `spawn`
  * waits (it is an `Op<Greenlet>`) while the pool is full.
  */
-import { Greenlet, type ErrorClass, type Joiner, type ResultOf, unnumbered } from './greenlet.js';
+import { isGeneratorFunction } from './generator-prototype.js';
+import { checkFunction, Greenlet, type ErrorClass, type Joiner, type ResultOf, unnumbered } from './greenlet.js';
 import { checkBoolean, checkSeconds, describeValue, ownOptions } from './arg-checks.js';
 import { getcurrent, wake } from './hub.js';
 import { keepHiddenClass } from './hidden-classes.js';
@@ -18,26 +19,6 @@ import { inspect } from 'node:util';
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 type AnyGreenlet = Greenlet<any>;
-
-function checkFunction(fn: unknown, what: string): void {
-  if (typeof fn !== 'function') {
-    throw new TypeError(
-      `${what} needs a function to run, got ${describeValue(fn)}; pass a generator function, a plain or an async function`,
-    );
-  }
-  // The usual kinds are told by their prototype alone (Object.prototype.toString on every
-  // spawn cost more than the rest of the check).
-  const proto = Object.getPrototypeOf(fn);
-  if (proto === Function.prototype || proto === GeneratorFunctionPrototype || proto === AsyncFunctionPrototype) return;
-  if (Object.prototype.toString.call(fn) === '[object AsyncGeneratorFunction]') {
-    throw new TypeError(
-      `${what} cannot run the async generator function ${fn.name || '(anonymous)'}; write function* and \`yield*\` the Ops`,
-    );
-  }
-}
-
-const GeneratorFunctionPrototype = Object.getPrototypeOf(function* () {}) as object;
-const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {}) as object;
 
 function checkIterable(items: unknown, what: string): asserts items is Iterable<unknown> {
   if (items === null || typeof items !== 'object' || typeof (items as Iterable<unknown>)[Symbol.iterator] !== 'function') {
@@ -917,7 +898,7 @@ function linkCallback<R>(g: Greenlet<R>, callback: (value: R) => void): void {
   checkFunction(callback, 'callback');
   // A generator function runs in a greenlet of its own, as link() runs one (called in the
   // hub it would only make an iterator and silently never run).
-  if (Object.prototype.toString.call(callback) === '[object GeneratorFunction]') {
+  if (isGeneratorFunction(callback)) {
     const gen = callback as unknown as (value: R) => Generator<unknown, unknown, unknown>;
     g.linkValue(function* (dead: Greenlet<R>) {
       return yield* gen(dead.value as R);

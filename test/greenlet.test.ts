@@ -588,10 +588,10 @@ describe('state', () => {
 
 describe('bad input', () => {
   it('a non-function to spawn, Greenlet, spawnLater or link is a TypeError naming the fix', async () => {
-    expect(() => spawn(42 as never)).toThrow(/spawn\(\) needs a function, got a number \(42\); pass a generator function/);
+    expect(() => spawn(42 as never)).toThrow(/spawn\(\) needs a function to run, got a number \(42\); pass a generator function/);
     expect(() => new Greenlet('x' as never)).toThrow(TypeError);
     expect(() => new Greenlet('x' as never)).toThrow(/Greenlet needs a function to run, got a string/);
-    expect(() => spawnLater(1, null as never)).toThrow(/spawnLater\(\) needs a function, got null/);
+    expect(() => spawnLater(1, null as never)).toThrow(/spawnLater\(\) needs a function to run, got null/);
     const g = spawn(() => 1);
     expect(() => g.link('cb' as never)).toThrow(/link\(\) needs a function/);
     await g;

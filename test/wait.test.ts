@@ -295,7 +295,7 @@ describe('run', () => {
   });
 
   it('a non-function is a TypeError naming the fix', () => {
-    expect(() => run(3 as never)).toThrow(/run\(\) needs a function, got a number \(3\)/);
+    expect(() => run(3 as never)).toThrow(/run\(\) needs a function to run, got a number \(3\)/);
   });
 
   it('a greenlet returned from run() is awaited too, as a promise would be (a Greenlet is thenable)', async () => {
