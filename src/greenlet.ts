@@ -215,13 +215,17 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
    * one is kept as itself, more in their array (see `_call`).
    */
   _setArgs(args: unknown[]): void {
-    if (args.length === 1) {
-      this._resume = args[0];
-      this._flags |= F_ONE_ARG;
-    } else if (args.length !== 0) {
+    if (args.length === 1) this._setArg(args[0]);
+    else if (args.length !== 0) {
       this._resume = args;
       this._flags &= ~F_ONE_ARG;
     }
+  }
+
+  /** @internal `_setArgs` of one argument, kept as itself (no array). */
+  _setArg(arg: unknown): void {
+    this._resume = arg;
+    this._flags |= F_ONE_ARG;
   }
 
   /**
@@ -842,10 +846,8 @@ export function spawn(fn: (...args: unknown[]) => unknown): Greenlet<unknown> {
   // start (100,000 spawned in a loop all wait). Read from `arguments`: a rest array would be
   // made on every call, and even young garbage brings the next scavenge of them nearer.
   const n = arguments.length;
-  if (n === 2) {
-    g._resume = arguments[1];
-    g._flags |= F_ONE_ARG;
-  } else if (n > 2) g._resume = Array.prototype.slice.call(arguments, 1);
+  if (n === 2) g._setArg(arguments[1]);
+  else if (n > 2) g._setArgs(Array.prototype.slice.call(arguments, 1));
   g.start();
   return g;
 }

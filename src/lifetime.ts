@@ -36,7 +36,7 @@ let unwinding = false;
  * holdWhileAlive(g, true); // run(): g is a main greenlet
  */
 export function holdWhileAlive(g: Greenlet<any>, main: boolean): void {
-  holders++;
+  holdForAwait();
   if (main) {
     roots.add(g);
     mainEverRan = true;
@@ -46,7 +46,6 @@ export function holdWhileAlive(g: Greenlet<any>, main: boolean): void {
       process.on('SIGINT', onSigint);
     }
   }
-  setHoldProcess(true);
 }
 
 /**
